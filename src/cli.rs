@@ -1,0 +1,451 @@
+//! The command line: clap definitions and one handler per subcommand.
+//! Library errors are typed; they become `anyhow` errors only here.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Policy;
+use crate::daemon::{self, Promotion};
+use crate::gen;
+use crate::ingest;
+use crate::logging::{self, LogFormat};
+use crate::model::Dataset;
+use crate::registry::{DataSummary, Registry};
+
+const DEFAULT_CONFIG: &str = "/etc/driftd/policy.toml";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "driftd",
+    version,
+    about = "Keeps a deployed classifier accurate as its data drifts",
+    long_about = "driftd tails a directory of labelled Parquet files, scores them with the live \
+                  model, raises drift alerts, and runs a tournament of update strategies whose \
+                  winner becomes the next versioned checkpoint.\n\nStart with `driftd demo`."
+)]
+pub struct Cli {
+    /// Log format: human-readable, or JSON lines for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon in the foreground.
+    Run {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Validate a policy file; report every error with its line.
+    CheckConfig {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Generate a drifting stream, run the real daemon on it, show what happened.
+    Demo {
+        /// Keep the demo's files here instead of a temporary directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Train version 1 from the given Parquet files.
+    Init {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Parquet files with the policy's feature and label columns.
+        #[arg(long = "data", required = true, num_args = 1..)]
+        data: Vec<PathBuf>,
+    },
+    /// Show the live version and the daemon's rolling metrics.
+    Status {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the versions in the registry.
+    Versions {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write synthetic labelled Parquet data.
+    GenData {
+        #[command(subcommand)]
+        kind: GenKind,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenKind {
+    /// The tutorial's experiment: old.parquet, new_train.parquet, new_test.parquet.
+    Reference {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Rows in all (split 50/25/25 into old, new_train, new_test).
+        #[arg(long, default_value_t = 1000)]
+        rows: usize,
+    },
+    /// A stream with concept drift, split into files.
+    Stream {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 6000)]
+        rows: usize,
+        /// Row positions where the concept changes (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        drift_at: Vec<usize>,
+        /// 0 for abrupt drift; otherwise the width in rows of a gradual change.
+        #[arg(long, default_value_t = 0)]
+        drift_width: usize,
+        /// Fraction of the class clusters that move at each drift (0, 1].
+        #[arg(long, default_value_t = 1.0)]
+        drift_magnitude: f64,
+        #[arg(long, default_value_t = 250)]
+        rows_per_file: usize,
+        #[arg(long, default_value_t = 20)]
+        features: usize,
+        /// Add a timestamp column `ts`, one row every this many seconds.
+        #[arg(long)]
+        seconds_per_row: Option<f64>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_policy(path: &Path) -> Result<Policy> {
+    let mut policy = Policy::load(path)?;
+    let base = path
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    policy.resolve_paths(&base);
+    Ok(policy)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let format = cli.log_format;
+    match cli.command {
+        Command::CheckConfig { config } => {
+            logging::init(format, "warn");
+            match Policy::load(&config) {
+                Ok(_) => {
+                    println!("{}: ok", config.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Run { config } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, &policy.log.filter);
+            runtime()?.block_on(run_daemon(policy))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { dir, json } => {
+            logging::init(format, "info");
+            let summary = runtime()?.block_on(crate::demo::run(dir))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", summary.render());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Init { config, data } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, &policy.log.filter);
+            init(&policy, &data)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { config, json } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, "warn");
+            status(&policy, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Versions { config, json } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, "warn");
+            versions(&policy, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::GenData { kind } => {
+            logging::init(format, "info");
+            gen_data(kind)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn run_daemon(policy: Policy) -> Result<()> {
+    let (trig_tx, trig_rx) = mpsc::channel(4);
+    let (status_tx, _status_rx) = watch::channel(daemon::Status::default());
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutdown requested");
+    };
+    daemon::run(policy, shutdown, trig_tx, trig_rx, status_tx).await?;
+    Ok(())
+}
+
+fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
+    let registry = Registry::open(&policy.registry.dir)?;
+    if let Some(v) = registry.live_version()? {
+        bail!(
+            "the registry {} already has a live version ({v}); init only creates version 1",
+            policy.registry.dir.display()
+        );
+    }
+    let first_cols = ingest::column_names(&files[0])
+        .map_err(|e| anyhow::anyhow!("{}: {e}", files[0].display()))?;
+    let schema = ingest::Schema::from_policy(policy)
+        .unwrap_or_else(|| ingest::Schema::resolve(policy, &first_cols));
+    let mut rows = Dataset::new(schema.features.len());
+    for f in files {
+        let d =
+            ingest::read_file(f, &schema).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+        rows.extend(&d);
+    }
+    tch::set_num_threads(policy.training.threads as i32);
+    let (model, scores, report, train_rows, holdout_rows) =
+        daemon::train_first_version(policy, &rows)?;
+    let meta = daemon::promote_version(
+        &registry,
+        policy,
+        None,
+        &model,
+        Promotion {
+            strategy: None,
+            trigger: "init".into(),
+            features: schema.features.clone(),
+            holdout: scores,
+            live_holdout: None,
+            report: Some(report),
+            leaderboard: vec![],
+            data: DataSummary {
+                train_rows,
+                holdout_rows,
+                first_file: files.first().map(|p| p.display().to_string()),
+                last_file: files.last().map(|p| p.display().to_string()),
+                last_seq: 0,
+            },
+        },
+    )?;
+    println!(
+        "version {} trained on {} rows; holdout accuracy {:.4} on {} rows",
+        meta.version, train_rows, scores.accuracy, holdout_rows
+    );
+    Ok(())
+}
+
+fn status(policy: &Policy, json: bool) -> Result<()> {
+    let registry = Registry::open(&policy.registry.dir)?;
+    let live = registry.live_version()?;
+    let status = daemon::read_status(&policy.state.dir);
+    let next = if policy.schedule.enabled {
+        daemon::schedule::next_fire(&policy.schedule, chrono::Utc::now())
+    } else {
+        None
+    };
+    if json {
+        let v = serde_json::json!({
+            "live_version": live,
+            "next_scheduled_update": next,
+            "daemon": status,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    match live {
+        Some(v) => {
+            let meta = registry.read_meta(v)?;
+            println!(
+                "live version: {v} ({}, created {}, holdout accuracy {})",
+                meta.strategy,
+                meta.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                meta.holdout
+                    .map(|s| format!("{:.4}", s.accuracy))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+        None => println!("live version: none (the registry is empty)"),
+    }
+    if let Some(s) = status {
+        println!(
+            "daemon (pid {}, last update of this file {}): {} files ingested, {} quarantined, {} rows",
+            s.pid,
+            s.updated_at
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default(),
+            s.files_ingested,
+            s.files_quarantined,
+            s.rows_ingested
+        );
+        println!(
+            "rolling accuracy: {} (baseline {}), {} rows since the live version",
+            fmt_opt(s.rolling_accuracy),
+            fmt_opt(s.baseline),
+            s.rows_since_live
+        );
+        if let Some(a) = s.alerts.last() {
+            println!(
+                "last alert: {} {} fell to {:.4} from {:.4}",
+                a.detector, a.metric, a.current, a.baseline
+            );
+        }
+        if let Some(u) = s.updates.last() {
+            println!("last update: {}", u.decision);
+        }
+    } else {
+        println!("daemon: no status file in {}", policy.state.dir.display());
+    }
+    if let Some(t) = next {
+        println!(
+            "next scheduled update: {}",
+            t.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+    }
+    Ok(())
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into())
+}
+
+fn versions(policy: &Policy, json: bool) -> Result<()> {
+    let registry = Registry::open(&policy.registry.dir)?;
+    let live = registry.live_version()?;
+    let mut metas = Vec::new();
+    for v in registry.versions()? {
+        metas.push(registry.read_meta(v)?);
+    }
+    if json {
+        let rows: Vec<_> = metas
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "version": m.version,
+                    "parent": m.parent,
+                    "strategy": m.strategy,
+                    "trigger": m.trigger,
+                    "created_at": m.created_at,
+                    "holdout_accuracy": m.holdout.map(|s| s.accuracy),
+                    "live": Some(m.version) == live,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:>4}  {:>7}  {:<14} {:<10} {:<20} {:>8}",
+        "", "version", "strategy", "trigger", "created (UTC)", "holdout"
+    );
+    for m in &metas {
+        println!(
+            "{:>4}  {:>7}  {:<14} {:<10} {:<20} {:>8}",
+            if Some(m.version) == live { "live" } else { "" },
+            m.version,
+            m.strategy,
+            m.trigger,
+            m.created_at.format("%Y-%m-%d %H:%M:%S"),
+            fmt_opt(m.holdout.map(|s| s.accuracy))
+        );
+    }
+    Ok(())
+}
+
+fn gen_data(kind: GenKind) -> Result<()> {
+    match kind {
+        GenKind::Reference { out, seed, rows } => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let mut spec = gen::ClassificationSpec::reference(seed);
+            spec.n_samples = rows;
+            let data = gen::make_classification(&spec);
+            let half = rows / 2;
+            let three_q = rows * 3 / 4;
+            for (name, a, b) in [
+                ("old.parquet", 0, half),
+                ("new_train.parquet", half, three_q),
+                ("new_test.parquet", three_q, rows),
+            ] {
+                let path = out.join(name);
+                gen::write_parquet(&path, &data.slice(a, b), None)?;
+                println!("{}: {} rows", path.display(), b - a);
+            }
+        }
+        GenKind::Stream {
+            out,
+            rows,
+            drift_at,
+            drift_width,
+            drift_magnitude,
+            rows_per_file,
+            features,
+            seconds_per_row,
+            seed,
+        } => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let mut concept = gen::ClassificationSpec::reference(seed);
+            concept.n_features = features;
+            concept.n_informative = (features * 3 / 4).max(2);
+            concept.n_redundant = features - concept.n_informative;
+            let spec = gen::StreamSpec {
+                rows,
+                concept,
+                drift_at,
+                drift_width,
+                drift_magnitude,
+                rows_per_file,
+                timestamps: seconds_per_row.map(|s| (chrono::Utc::now().timestamp(), s)),
+                seed,
+            };
+            let files = gen::write_stream(&out, &spec)?;
+            println!("{}: {} files, {} rows", out.display(), files.len(), rows);
+        }
+    }
+    Ok(())
+}

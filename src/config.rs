@@ -1,0 +1,863 @@
+//! The policy file: parsed once, validated completely, then handed around as
+//! typed values.
+//!
+//! Parsing is done in two passes so that *every* mistake is reported at once
+//! (Vector-style) with the file, line and column (ripgrep-style):
+//!
+//! 1. the TOML is parsed into a span-carrying tree (`toml::de::DeTable`);
+//! 2. each key of each section is deserialized on its own, so one wrong type
+//!    or unknown key does not hide the next; keys that fail are dropped and
+//!    the section is deserialized from the keys that remain;
+//! 3. the typed policy is checked for impossible values, and every finding is
+//!    mapped back to the span of the key that caused it.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use crate::update::StrategyName;
+
+/// One problem found in a policy file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// 1-based line, when the problem can be pinned to a place in the file.
+    pub line: Option<usize>,
+    /// 1-based column (in characters).
+    pub column: Option<usize>,
+    /// Dotted key path, e.g. `training.learning_rate`.
+    pub key: String,
+    pub message: String,
+}
+
+/// Every problem found in one policy file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read policy file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", render_diagnostics(path, diagnostics))]
+    Invalid {
+        path: PathBuf,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+fn render_diagnostics(path: &Path, diagnostics: &[Diagnostic]) -> String {
+    let mut out = format!(
+        "policy file {} has {} error{}:",
+        path.display(),
+        diagnostics.len(),
+        if diagnostics.len() == 1 { "" } else { "s" }
+    );
+    for d in diagnostics {
+        out.push_str(&format!("\n  {}", DiagnosticAt { path, d }));
+    }
+    out
+}
+
+struct DiagnosticAt<'a> {
+    path: &'a Path,
+    d: &'a Diagnostic,
+}
+
+impl fmt::Display for DiagnosticAt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.d;
+        match (d.line, d.column) {
+            (Some(l), Some(c)) => write!(f, "{}:{}:{}: ", self.path.display(), l, c)?,
+            _ => write!(f, "{}: ", self.path.display())?,
+        }
+        if d.key.is_empty() {
+            write!(f, "{}", d.message)
+        } else {
+            write!(f, "{}: {}", d.key, d.message)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The typed policy. Every section has defaults so that a minimal file works;
+// unknown keys are rejected (`deny_unknown_fields`).
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub training: TrainingConfig,
+    pub monitor: MonitorConfig,
+    pub schedule: ScheduleConfig,
+    pub update: UpdateConfig,
+    pub registry: RegistryConfig,
+    pub state: StateConfig,
+    pub log: LogConfig,
+}
+
+/// Feature columns: an explicit list, or one glob pattern (`*`, `?`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a list of column names or a glob pattern string"
+)]
+pub enum FeatureSpec {
+    List(Vec<String>),
+    Pattern(String),
+}
+
+impl Default for FeatureSpec {
+    fn default() -> Self {
+        FeatureSpec::List(Vec::new())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    pub dir: PathBuf,
+    pub label: String,
+    pub features: FeatureSpec,
+    /// Columns matched by a `features` pattern that are not features.
+    pub exclude: Vec<String>,
+    /// How often the directory is rescanned, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// When the registry is empty, version 1 is trained on this many rows.
+    pub initial_rows: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            dir: PathBuf::from("/var/lib/driftd/incoming"),
+            label: "label".into(),
+            features: FeatureSpec::default(),
+            exclude: Vec::new(),
+            poll_interval_ms: 1000,
+            initial_rows: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Relu,
+    Tanh,
+    Gelu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    HeNormal,
+    XavierUniform,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    pub hidden: Vec<i64>,
+    pub activation: Activation,
+    pub init: Init,
+    /// Number of classes; labels are integers `0..classes`. Two means a
+    /// binary model with one sigmoid output.
+    pub classes: i64,
+    /// Standardize inputs with the training rows' mean and std.
+    pub standardize: bool,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            hidden: vec![20, 10],
+            activation: Activation::Relu,
+            init: Init::HeNormal,
+            classes: 2,
+            standardize: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    Sgd,
+    Adam,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainingConfig {
+    pub optimizer: OptimizerKind,
+    pub learning_rate: f64,
+    pub momentum: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub shuffle: bool,
+    pub seed: u64,
+    /// libtorch intra-op threads; results are bit-identical for a fixed seed
+    /// and thread count.
+    pub threads: usize,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig {
+            optimizer: OptimizerKind::Sgd,
+            learning_rate: 0.01,
+            momentum: 0.9,
+            epochs: 150,
+            batch_size: 32,
+            shuffle: true,
+            seed: 1,
+            threads: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// Rows in the rolling window.
+    pub window: usize,
+    /// Alert when rolling accuracy is this far (absolute) below the baseline.
+    pub max_accuracy_drop: f64,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            window: 500,
+            max_accuracy_drop: 0.05,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    pub enabled: bool,
+    /// Six-field cron (seconds first).
+    pub cron: String,
+    pub timezone: String,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            enabled: true,
+            cron: "0 0 3 * * Mon".into(),
+            timezone: "UTC".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FineTuneConfig {
+    pub learning_rate: f64,
+    pub epochs: usize,
+}
+
+impl Default for FineTuneConfig {
+    fn default() -> Self {
+        FineTuneConfig {
+            learning_rate: 0.001,
+            epochs: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpdateConfig {
+    pub candidates: Vec<StrategyName>,
+    /// Settings of the fine-tuning strategies (`continue_*`).
+    pub fine_tune: FineTuneConfig,
+    /// Share of the newest rows held out for scoring candidates.
+    pub holdout_fraction: f64,
+    /// No promotion is decided on fewer holdout rows than this.
+    pub min_holdout_rows: usize,
+    /// A candidate must beat the live model's holdout accuracy by this much.
+    pub min_improvement: f64,
+    /// After a drift alert, wait for this many rows past the drift before
+    /// training, so the candidates see the new concept.
+    pub min_new_rows: usize,
+    /// At most this many of the newest rows since the live version are kept.
+    pub max_new_rows: usize,
+    /// Bounded uniform sample of the rows older models were trained on.
+    pub reservoir_rows: usize,
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        UpdateConfig {
+            candidates: StrategyName::ALL_RETRAINING.to_vec(),
+            fine_tune: FineTuneConfig::default(),
+            holdout_fraction: 0.2,
+            min_holdout_rows: 50,
+            min_improvement: 0.0,
+            min_new_rows: 500,
+            max_new_rows: 100_000,
+            reservoir_rows: 20_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub dir: PathBuf,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            dir: PathBuf::from("/var/lib/driftd/models"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateConfig {
+    pub dir: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            dir: PathBuf::from("/var/lib/driftd/state"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `RUST_LOG`-style filter; the `RUST_LOG` environment variable wins.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info".into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------
+
+impl Policy {
+    /// Reads, parses and validates a policy file, reporting every problem.
+    pub fn load(path: &Path) -> Result<Policy, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Policy::parse(&text).map_err(|diagnostics| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            diagnostics,
+        })
+    }
+
+    /// Parses and validates policy text; relative paths stay relative.
+    pub fn parse(text: &str) -> Result<Policy, Vec<Diagnostic>> {
+        let lines = LineIndex::new(text);
+        let mut diags = Vec::new();
+        let (root, syntax_errors) = DeTable::parse_recoverable(text);
+        for e in syntax_errors {
+            diags.push(lines.diagnostic(e.span(), String::new(), e.message().to_string()));
+        }
+        let root = root.into_inner();
+        let mut clean_root = DeTable::default();
+        for (section, value) in root.iter() {
+            let name = section.get_ref().to_string();
+            if !SECTIONS.contains(&name.as_str()) {
+                diags.push(lines.diagnostic(
+                    Some(section.span()),
+                    name.clone(),
+                    format!("unknown section, expected one of: {}", SECTIONS.join(", ")),
+                ));
+                continue;
+            }
+            let DeValue::Table(table) = value.get_ref() else {
+                diags.push(lines.diagnostic(
+                    Some(value.span()),
+                    name.clone(),
+                    format!(
+                        "expected a table [{name}], found {}",
+                        value.get_ref().type_str()
+                    ),
+                ));
+                continue;
+            };
+            let good = match name.as_str() {
+                "data" => good_keys::<DataConfig>(&name, table, &lines, &mut diags),
+                "model" => good_keys::<ModelConfig>(&name, table, &lines, &mut diags),
+                "training" => good_keys::<TrainingConfig>(&name, table, &lines, &mut diags),
+                "monitor" => good_keys::<MonitorConfig>(&name, table, &lines, &mut diags),
+                "schedule" => good_keys::<ScheduleConfig>(&name, table, &lines, &mut diags),
+                "update" => good_keys::<UpdateConfig>(&name, table, &lines, &mut diags),
+                "registry" => good_keys::<RegistryConfig>(&name, table, &lines, &mut diags),
+                "state" => good_keys::<StateConfig>(&name, table, &lines, &mut diags),
+                "log" => good_keys::<LogConfig>(&name, table, &lines, &mut diags),
+                _ => unreachable!("checked against SECTIONS"),
+            };
+            clean_root.insert(
+                section.clone(),
+                Spanned::new(value.span(), DeValue::Table(good)),
+            );
+        }
+        let policy: Policy = match deserialize_table(clean_root.clone(), 0..text.len()) {
+            Ok(p) => p,
+            Err(e) => {
+                // Every key deserialized alone; a failure here is a bug in the
+                // per-key pass, but still report it rather than panic.
+                diags.push(lines.diagnostic(e.span(), String::new(), e.message().to_string()));
+                return Err(diags);
+            }
+        };
+        for (key, message) in policy.semantic_errors() {
+            let span = span_of_key(&root, &key);
+            diags.push(lines.diagnostic(span, key, message));
+        }
+        if diags.is_empty() {
+            Ok(policy)
+        } else {
+            diags.sort_by_key(|d| (d.line.unwrap_or(usize::MAX), d.column.unwrap_or(0)));
+            Err(diags)
+        }
+    }
+
+    /// Makes relative directories absolute against `base` (the policy file's
+    /// directory), so the daemon does not depend on its working directory.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for dir in [
+            &mut self.data.dir,
+            &mut self.registry.dir,
+            &mut self.state.dir,
+        ] {
+            if dir.is_relative() {
+                *dir = base.join(&*dir);
+            }
+        }
+    }
+
+    /// Impossible values, as (dotted key, message) pairs.
+    fn semantic_errors(&self) -> Vec<(String, String)> {
+        let mut errs: Vec<(String, String)> = Vec::new();
+        let mut err = |k: &str, m: String| errs.push((k.to_string(), m));
+        match &self.data.features {
+            FeatureSpec::List(list) => {
+                if list.is_empty() {
+                    err(
+                        "data.features",
+                        "must name at least one feature column".into(),
+                    );
+                }
+                let mut seen = std::collections::HashSet::new();
+                for f in list {
+                    if f.is_empty() {
+                        err("data.features", "a feature column name is empty".into());
+                    } else if !seen.insert(f) {
+                        err("data.features", format!("column {f:?} is listed twice"));
+                    }
+                    if *f == self.data.label {
+                        err(
+                            "data.features",
+                            format!("column {f:?} is the label and cannot also be a feature"),
+                        );
+                    }
+                }
+            }
+            FeatureSpec::Pattern(p) => {
+                // The label never counts as a feature of a pattern.
+                if p.is_empty() {
+                    err("data.features", "the feature pattern is empty".into());
+                }
+            }
+        }
+        if self.data.label.is_empty() {
+            err("data.label", "must name the label column".into());
+        }
+        if self.data.poll_interval_ms == 0 {
+            err("data.poll_interval_ms", "must be at least 1".into());
+        }
+        if self.data.initial_rows < 10 {
+            err("data.initial_rows", "must be at least 10".into());
+        }
+        if self.model.hidden.is_empty() {
+            err(
+                "model.hidden",
+                "needs at least one hidden layer width".into(),
+            );
+        }
+        for (i, w) in self.model.hidden.iter().enumerate() {
+            if *w <= 0 {
+                err(
+                    "model.hidden",
+                    format!("hidden layer {i} has width {w}; widths must be at least 1"),
+                );
+            }
+        }
+        if self.model.classes < 2 {
+            err(
+                "model.classes",
+                format!(
+                    "is {}; a classifier needs at least 2 classes",
+                    self.model.classes
+                ),
+            );
+        }
+        let t = &self.training;
+        check_rate(&mut err, "training.learning_rate", t.learning_rate);
+        if !(0.0..1.0).contains(&t.momentum) {
+            err(
+                "training.momentum",
+                format!("is {}; expected a value in [0, 1)", t.momentum),
+            );
+        }
+        if t.epochs == 0 {
+            err("training.epochs", "must be at least 1".into());
+        }
+        if t.batch_size == 0 {
+            err("training.batch_size", "must be at least 1".into());
+        }
+        if t.threads == 0 {
+            err("training.threads", "must be at least 1".into());
+        }
+        if self.monitor.window < 10 {
+            err("monitor.window", "must be at least 10 rows".into());
+        }
+        if !(self.monitor.max_accuracy_drop > 0.0 && self.monitor.max_accuracy_drop < 1.0) {
+            err(
+                "monitor.max_accuracy_drop",
+                format!(
+                    "is {}; expected a value in (0, 1)",
+                    self.monitor.max_accuracy_drop
+                ),
+            );
+        }
+        if let Err(e) = crate::daemon::schedule::parse_cron(&self.schedule.cron) {
+            err("schedule.cron", e);
+        }
+        if self.schedule.timezone.parse::<chrono_tz::Tz>().is_err() {
+            err(
+                "schedule.timezone",
+                format!(
+                    "unknown time zone {:?}; expected an IANA name such as \"UTC\" or \"Europe/Paris\"",
+                    self.schedule.timezone
+                ),
+            );
+        }
+        let u = &self.update;
+        if u.candidates.is_empty() {
+            err(
+                "update.candidates",
+                "must name at least one strategy".into(),
+            );
+        }
+        check_rate(
+            &mut err,
+            "update.fine_tune.learning_rate",
+            u.fine_tune.learning_rate,
+        );
+        if u.fine_tune.epochs == 0 {
+            err("update.fine_tune.epochs", "must be at least 1".into());
+        }
+        if !(u.holdout_fraction > 0.0 && u.holdout_fraction < 1.0) {
+            err(
+                "update.holdout_fraction",
+                format!("is {}; expected a value in (0, 1)", u.holdout_fraction),
+            );
+        }
+        if u.min_holdout_rows == 0 {
+            err("update.min_holdout_rows", "must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&u.min_improvement) {
+            err(
+                "update.min_improvement",
+                format!("is {}; expected a value in [0, 1)", u.min_improvement),
+            );
+        }
+        if u.max_new_rows < u.min_new_rows.max(1) {
+            err(
+                "update.max_new_rows",
+                format!(
+                    "is {}; must be at least update.min_new_rows ({})",
+                    u.max_new_rows, u.min_new_rows
+                ),
+            );
+        }
+        if self.registry.dir.as_os_str().is_empty() {
+            err("registry.dir", "must not be empty".into());
+        }
+        if self.state.dir.as_os_str().is_empty() {
+            err("state.dir", "must not be empty".into());
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
+            err("log.filter", format!("invalid filter: {e}"));
+        }
+        errs
+    }
+
+    /// The feature column names this policy selects from a file's columns.
+    pub fn select_features(&self, columns: &[String]) -> Vec<String> {
+        match &self.data.features {
+            FeatureSpec::List(list) => list.clone(),
+            FeatureSpec::Pattern(p) => columns
+                .iter()
+                .filter(|c| {
+                    glob_match(p, c) && **c != self.data.label && !self.data.exclude.contains(c)
+                })
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+fn check_rate(err: &mut impl FnMut(&str, String), key: &str, v: f64) {
+    if !(v.is_finite() && v > 0.0 && v <= 10.0) {
+        err(
+            key,
+            format!("is {v}; expected a positive number no larger than 10"),
+        );
+    }
+}
+
+const SECTIONS: &[&str] = &[
+    "data", "model", "training", "monitor", "schedule", "update", "registry", "state", "log",
+];
+
+/// Deserializes each key of `table` alone into section type `T`, records the
+/// keys that fail, and returns the table of the keys that pass.
+fn good_keys<'i, T: DeserializeOwned>(
+    section: &str,
+    table: &DeTable<'i>,
+    lines: &LineIndex,
+    diags: &mut Vec<Diagnostic>,
+) -> DeTable<'i> {
+    let mut good = DeTable::default();
+    for (key, value) in table.iter() {
+        let mut single = DeTable::default();
+        single.insert(key.clone(), value.clone());
+        let whole = key.span().start..value.span().end;
+        match deserialize_table::<T>(single, whole.clone()) {
+            Ok(_) => {
+                good.insert(key.clone(), value.clone());
+            }
+            Err(e) => {
+                let span = e
+                    .span()
+                    .filter(|s| s.start >= whole.start && s.end <= whole.end)
+                    .unwrap_or(key.span());
+                let path = format!("{section}.{}", key.get_ref());
+                let message = friendlier(e.message());
+                diags.push(lines.diagnostic(Some(span), path, message));
+            }
+        }
+    }
+    good
+}
+
+fn friendlier(message: &str) -> String {
+    // serde says "unknown field `x`, expected one of ..."; keep it but drop
+    // the repeated key name since the diagnostic already names it.
+    message.trim().to_string()
+}
+
+fn deserialize_table<T: DeserializeOwned>(
+    table: DeTable<'_>,
+    span: Range<usize>,
+) -> Result<T, toml::de::Error> {
+    let spanned = Spanned::new(span, table);
+    T::deserialize(toml::de::Deserializer::from(spanned))
+}
+
+/// Span of the value at a dotted key (`a.b.c`), or of the deepest table on
+/// the way when the key itself is absent (a default was used).
+fn span_of_key(root: &DeTable<'_>, dotted: &str) -> Option<Range<usize>> {
+    let mut table = root;
+    let mut best = None;
+    let parts: Vec<&str> = dotted.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let (key, value) = table.iter().find(|(k, _)| k.get_ref() == part)?;
+        best = Some(if i + 1 == parts.len() {
+            value.span()
+        } else {
+            key.span()
+        });
+        match value.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => return best,
+        }
+    }
+    best
+}
+
+struct LineIndex {
+    starts: Vec<usize>,
+    text: String,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex {
+            starts,
+            text: text.to_string(),
+        }
+    }
+
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let line = self.starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.starts[line - 1];
+        let end = offset.min(self.text.len());
+        let col = self
+            .text
+            .get(start..end)
+            .map(|s| s.chars().count())
+            .unwrap_or(0);
+        (line, col + 1)
+    }
+
+    fn diagnostic(&self, span: Option<Range<usize>>, key: String, message: String) -> Diagnostic {
+        let (line, column) = match span {
+            Some(s) => {
+                let (l, c) = self.position(s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        Diagnostic {
+            line,
+            column,
+            key,
+            message,
+        }
+    }
+}
+
+/// Shell-style glob with `*` (any run) and `?` (any one character).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut pi, mut ni) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// The documented example policy, also the default of `driftd demo`.
+pub const EXAMPLE_POLICY: &str = include_str!("../config/policy.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_policy_is_valid() {
+        let p = Policy::parse(EXAMPLE_POLICY).expect("example policy must be valid");
+        assert_eq!(p.model.hidden, vec![20, 10]);
+        assert_eq!(p.training.epochs, 150);
+    }
+
+    #[test]
+    fn minimal_policy_uses_defaults() {
+        let p = Policy::parse("[data]\nfeatures = [\"a\", \"b\"]\n").unwrap();
+        assert_eq!(p.training.learning_rate, 0.01);
+        assert_eq!(p.monitor.window, 500);
+    }
+
+    #[test]
+    fn reports_every_error_with_its_line() {
+        let text = "\
+[data]
+features = [\"x\", \"label\"]
+colour = \"blue\"
+[training]
+learning_rate = -0.5
+epochs = \"many\"
+[model]
+hidden = [20, 0]
+";
+        let diags = Policy::parse(text).unwrap_err();
+        let lines: Vec<_> = diags.iter().map(|d| (d.line, d.key.as_str())).collect();
+        assert!(lines.contains(&(Some(2), "data.features")), "{diags:?}");
+        assert!(lines.contains(&(Some(3), "data.colour")), "{diags:?}");
+        assert!(
+            lines.contains(&(Some(5), "training.learning_rate")),
+            "{diags:?}"
+        );
+        assert!(lines.contains(&(Some(6), "training.epochs")), "{diags:?}");
+        assert!(lines.contains(&(Some(8), "model.hidden")), "{diags:?}");
+        assert_eq!(diags.len(), 5, "{diags:?}");
+    }
+
+    #[test]
+    fn unknown_section_and_syntax_errors_are_reported() {
+        let diags = Policy::parse("[nope]\na = 1\n[data]\nfeatures = [\"a\"\n").unwrap_err();
+        assert!(diags.iter().any(|d| d.key == "nope"), "{diags:?}");
+        assert!(diags.iter().any(|d| d.line == Some(4)), "{diags:?}");
+    }
+
+    #[test]
+    fn unknown_strategy_is_named() {
+        let diags =
+            Policy::parse("[data]\nfeatures = [\"a\"]\n[update]\ncandidates = [\"magic\"]\n")
+                .unwrap_err();
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].line, Some(4));
+        assert!(diags[0].message.contains("magic"), "{diags:?}");
+    }
+
+    #[test]
+    fn feature_pattern_selects_columns() {
+        let p = Policy::parse("[data]\nfeatures = \"f*\"\nexclude = [\"f_id\"]\n").unwrap();
+        let cols: Vec<String> = ["f0", "f1", "f_id", "label", "g"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(p.select_features(&cols), vec!["f0", "f1"]);
+    }
+
+    #[test]
+    fn glob() {
+        assert!(glob_match("f*", "f12"));
+        assert!(glob_match("f?", "f1"));
+        assert!(!glob_match("f?", "f12"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("a*b", "acd"));
+    }
+}

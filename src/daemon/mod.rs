@@ -1,0 +1,1064 @@
+//! The daemon: wires ingest → monitor → trigger → update → registry → live
+//! model together on a tokio runtime.
+//!
+//! One task owns all mutable state and reacts to four inputs: the poll
+//! timer, triggers (schedule fires, manual requests), the end of a running
+//! update, and shutdown. libtorch work runs on two dedicated threads: the
+//! scorer (owns the live model) and the trainer (runs tournaments), so
+//! ingestion keeps scoring while an update trains.
+//!
+//! Invariants: at most one update runs at a time (a trigger during an update
+//! is coalesced into one follow-up); the live model changes only by
+//! promotion, after the version is durable in the registry; a file is
+//! recorded in the manifest only after its rows are in the buffers.
+
+pub mod schedule;
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::Utc;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, error, info, warn};
+
+use crate::config::Policy;
+use crate::ingest::{FileEvent, FileProblem, Ingestor, NewFile, Outcome};
+use crate::model::{self, Dataset, Mlp, ModelError, TrainSettings};
+use crate::monitor::{DriftAlert, Monitor};
+use crate::registry::{CandidateScore, DataSummary, Registry, VersionMeta};
+use crate::update::{self, StrategyName, Tournament, UpdateData};
+use crate::worker::Worker;
+
+/// Why an update runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    Drift,
+    Schedule,
+    Manual,
+}
+
+impl TriggerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Drift => "drift",
+            TriggerKind::Schedule => "schedule",
+            TriggerKind::Manual => "manual",
+        }
+    }
+}
+
+/// A request for an update, from outside the ingest path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    Manual,
+}
+
+/// One point of the rolling-accuracy trace (one per ingested file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TracePoint {
+    pub file: String,
+    pub rows_total: u64,
+    pub live_version: Option<u64>,
+    pub rolling_accuracy: Option<f64>,
+    pub file_accuracy: Option<f64>,
+}
+
+/// The leaderboard of the last update, for status and the demo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateSummary {
+    pub trigger: TriggerKind,
+    pub train_rows: usize,
+    pub holdout_rows: usize,
+    pub live_accuracy: f64,
+    pub leaderboard: Vec<CandidateScore>,
+    pub promoted: Option<u64>,
+    pub decision: String,
+}
+
+/// What the daemon publishes after every step (also written to
+/// `state/status.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub pid: u32,
+    pub live_version: Option<u64>,
+    pub baseline: Option<f64>,
+    pub rolling_accuracy: Option<f64>,
+    pub rows_since_live: u64,
+    pub files_ingested: u64,
+    pub files_quarantined: u64,
+    pub rows_ingested: u64,
+    pub alerts: Vec<DriftAlert>,
+    pub updates: Vec<UpdateSummary>,
+    pub update_running: bool,
+    pub update_pending: bool,
+    pub trace: Vec<TracePoint>,
+    pub updated_at: Option<chrono::DateTime<Utc>>,
+}
+
+const TRACE_LIMIT: usize = 2000;
+const HISTORY_LIMIT: usize = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::IngestError),
+    #[error("state directory {path}: {source}")]
+    State {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("schedule: {0}")]
+    Schedule(String),
+    #[error(transparent)]
+    Worker(#[from] crate::worker::WorkerError),
+    #[error("cannot start a libtorch thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// The live model as the scorer thread holds it.
+type LiveSlot = Option<Mlp>;
+
+/// A bounded uniform sample (Vitter's Algorithm R) of rows older versions
+/// were trained on.
+#[derive(Debug, Clone)]
+struct Reservoir {
+    rows: Dataset,
+    capacity: usize,
+    seen: u64,
+    rng: ChaCha8Rng,
+}
+
+impl Reservoir {
+    fn new(width: usize, capacity: usize, seed: u64) -> Self {
+        Reservoir {
+            rows: Dataset::new(width),
+            capacity,
+            seen: 0,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    fn add(&mut self, data: &Dataset) {
+        for i in 0..data.len() {
+            self.seen += 1;
+            if self.rows.len() < self.capacity {
+                self.rows.push_row(data.row(i), data.labels[i]);
+            } else {
+                let j = self.rng.random_range(0..self.seen) as usize;
+                if j < self.capacity {
+                    let w = self.rows.width;
+                    self.rows.features[j * w..(j + 1) * w].copy_from_slice(data.row(i));
+                    self.rows.labels[j] = data.labels[i];
+                }
+            }
+        }
+    }
+}
+
+/// Rows that arrived since the live version, with global row numbers.
+#[derive(Debug, Clone)]
+struct NewRows {
+    rows: Dataset,
+    /// Global number of `rows`' first row.
+    first: u64,
+}
+
+impl NewRows {
+    fn end(&self) -> u64 {
+        self.first + self.rows.len() as u64
+    }
+
+    /// Rows with global number >= `from`.
+    fn since(&self, from: u64) -> Dataset {
+        let start = from.saturating_sub(self.first).min(self.rows.len() as u64) as usize;
+        self.rows.slice(start, self.rows.len())
+    }
+
+    fn before(&self, until: u64) -> Dataset {
+        let end = until.saturating_sub(self.first).min(self.rows.len() as u64) as usize;
+        self.rows.slice(0, end)
+    }
+
+    fn drop_before(&mut self, until: u64) {
+        let end = until.saturating_sub(self.first).min(self.rows.len() as u64) as usize;
+        let keep = self.rows.len() - end;
+        self.rows.keep_last(keep);
+        self.first += end as u64;
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    kind: TriggerKind,
+    /// Train on rows from this global row number on (drift: the alert).
+    from_row: Option<u64>,
+}
+
+struct RunningUpdate {
+    kind: TriggerKind,
+    /// Global row number one past the last row in the snapshot.
+    end_row: u64,
+    started: std::time::Instant,
+    result: oneshot::Receiver<Result<Tournament, String>>,
+}
+
+struct Live {
+    meta: VersionMeta,
+    /// A copy of the scorer's model, handed to the trainer for updates.
+    model: Mlp,
+}
+
+struct Daemon {
+    policy: Policy,
+    registry: Registry,
+    ingestor: Ingestor,
+    scorer: Worker<LiveSlot>,
+    trainer: Worker<()>,
+    live: Option<Live>,
+    monitor: Monitor,
+    bootstrap: Option<Dataset>,
+    new_rows: Option<NewRows>,
+    reservoir: Option<Reservoir>,
+    rows_total: u64,
+    pending: Option<Pending>,
+    running: Option<RunningUpdate>,
+    status: Status,
+    status_tx: watch::Sender<Status>,
+    last_file: Option<String>,
+    last_seq: u64,
+}
+
+/// Runs the daemon until `shutdown` resolves. `triggers` carries schedule
+/// fires and manual update requests; the schedule from the policy is
+/// started here and feeds the same channel. `status` receives a snapshot
+/// after every step (tests and the demo wait on it instead of sleeping).
+pub async fn run(
+    policy: Policy,
+    shutdown: impl Future<Output = ()>,
+    triggers_tx: mpsc::Sender<Trigger>,
+    mut triggers: mpsc::Receiver<Trigger>,
+    status_tx: watch::Sender<Status>,
+) -> Result<Status, DaemonError> {
+    tch::set_num_threads(policy.training.threads as i32);
+    for dir in [&policy.state.dir, &policy.registry.dir] {
+        crate::fsutil::create_private_dir(dir).map_err(|source| DaemonError::State {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let registry = Registry::open(&policy.registry.dir)?;
+    let ingestor = Ingestor::open(&policy)?;
+    let scorer = Worker::spawn("driftd-scorer", None::<Mlp>).map_err(DaemonError::Thread)?;
+    let trainer = Worker::spawn("driftd-trainer", ()).map_err(DaemonError::Thread)?;
+    let monitor = Monitor::new(
+        policy.monitor.window,
+        policy.monitor.max_accuracy_drop,
+        None,
+    );
+    let mut d = Daemon {
+        policy,
+        registry,
+        ingestor,
+        scorer,
+        trainer,
+        live: None,
+        monitor,
+        bootstrap: None,
+        new_rows: None,
+        reservoir: None,
+        rows_total: 0,
+        pending: None,
+        running: None,
+        status: Status {
+            pid: std::process::id(),
+            ..Status::default()
+        },
+        status_tx,
+        last_file: None,
+        last_seq: 0,
+    };
+    d.load_live().await?;
+    d.restore_buffers().await;
+    let scheduler = if d.policy.schedule.enabled {
+        Some(
+            schedule::start(&d.policy.schedule, triggers_tx.clone())
+                .await
+                .map_err(DaemonError::Schedule)?,
+        )
+    } else {
+        None
+    };
+    drop(triggers_tx);
+    info!(
+        event = "daemon_started",
+        data_dir = %d.policy.data.dir.display(),
+        live_version = ?d.live.as_ref().map(|l| l.meta.version),
+        "driftd is watching {}",
+        d.policy.data.dir.display()
+    );
+    d.publish();
+
+    tokio::pin!(shutdown);
+    let mut poll = tokio::time::interval(Duration::from_millis(d.policy.data.poll_interval_ms));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = poll.tick() => d.poll_files().await,
+            Some(t) = triggers.recv() => d.on_trigger(t),
+            result = async { (&mut d.running.as_mut().expect("guarded").result).await },
+                if d.running.is_some() => {
+                let running = d.running.take().expect("guarded");
+                d.finish_update(running, result.unwrap_or_else(|_| Err("the update panicked".into()))).await;
+            }
+        }
+        d.maybe_start_update();
+        d.publish();
+    }
+    if let Some(mut s) = scheduler {
+        let _ = s.shutdown().await;
+    }
+    if d.running.is_some() {
+        // The trainer has not written anything: abandoning it leaves no
+        // partial version.
+        info!(
+            event = "update_abandoned",
+            "shutting down during an update; it is abandoned and nothing was written"
+        );
+    }
+    info!(event = "daemon_stopped", "driftd stopped");
+    d.publish();
+    Ok(d.status.clone())
+}
+
+impl Daemon {
+    async fn load_live(&mut self) -> Result<(), DaemonError> {
+        let Some(version) = self.registry.live_version()? else {
+            return Ok(());
+        };
+        let (meta, mlp) = self.registry.load_model(version)?;
+        self.install_live(meta, mlp).await;
+        Ok(())
+    }
+
+    async fn install_live(&mut self, meta: VersionMeta, mlp: Mlp) {
+        let baseline = meta.holdout.map(|s| s.accuracy);
+        if self.ingestor.schema.is_none() {
+            self.ingestor.schema = Some(crate::ingest::Schema {
+                features: meta.features.clone(),
+                label: meta.label.clone(),
+                classes: meta.architecture.classes as i64,
+            });
+        }
+        let for_scorer = mlp.clone();
+        if let Err(e) = self.scorer.run(move |slot| *slot = Some(for_scorer)).await {
+            error!(error = %e, "cannot hand the live model to the scorer");
+        }
+        self.monitor = Monitor::new(
+            self.policy.monitor.window,
+            self.policy.monitor.max_accuracy_drop,
+            baseline,
+        );
+        self.last_seq = meta.data.last_seq;
+        self.status.live_version = Some(meta.version);
+        self.status.baseline = baseline;
+        self.live = Some(Live { meta, model: mlp });
+    }
+
+    /// After a restart: rows since the live version (and a sample of older
+    /// rows) are re-read from the files the manifest lists, so an update
+    /// after a restart sees the same data as before it.
+    async fn restore_buffers(&mut self) {
+        let files = self.ingestor.manifest.ingested_in_order();
+        if files.is_empty() {
+            return;
+        }
+        let Some(schema) = self.ingestor.schema.clone() else {
+            return;
+        };
+        let last_seq = self.last_seq;
+        let dir = self.ingestor.dir().to_path_buf();
+        let manifest = self.ingestor.manifest.clone();
+        let (old, new) = tokio::task::spawn_blocking(move || {
+            let mut old = Dataset::new(schema.features.len());
+            let mut new = Dataset::new(schema.features.len());
+            for (name, _) in files {
+                let seq = manifest.files[&name].seq;
+                match crate::ingest::read_file(&dir.join(&name), &schema) {
+                    Ok(d) if seq > last_seq => new.extend(&d),
+                    Ok(d) => old.extend(&d),
+                    Err(e) => warn!(file = %name, error = %e, "cannot re-read an ingested file; its rows are not in the training buffers"),
+                }
+            }
+            (old, new)
+        })
+        .await
+        .unwrap_or_default();
+        if self.live.is_none() {
+            let mut all = old;
+            all.extend(&new);
+            self.rows_total = all.len() as u64;
+            self.bootstrap = Some(all);
+            return;
+        }
+        self.reservoir_mut(old.width).add(&old);
+        self.rows_total = new.len() as u64;
+        let mut new_rows = NewRows {
+            rows: new,
+            first: 0,
+        };
+        let keep = self.policy.update.max_new_rows;
+        if new_rows.rows.len() > keep {
+            let drop = new_rows.rows.len() - keep;
+            new_rows.drop_before(drop as u64);
+        }
+        info!(
+            old_rows = self.reservoir.as_ref().map_or(0, |r| r.rows.len()),
+            new_rows = new_rows.rows.len(),
+            "restored training rows from the manifest"
+        );
+        self.status.rows_since_live = new_rows.rows.len() as u64;
+        self.new_rows = Some(new_rows);
+    }
+
+    fn reservoir_mut(&mut self, width: usize) -> &mut Reservoir {
+        let cap = self.policy.update.reservoir_rows;
+        let seed = self.policy.training.seed;
+        self.reservoir
+            .get_or_insert_with(|| Reservoir::new(width, cap, seed))
+    }
+
+    async fn poll_files(&mut self) {
+        let files = match self.ingestor.scan() {
+            Ok(f) => f,
+            Err(e) => {
+                // The directory may come back (remounts, deploys): keep going.
+                warn!(error = %e, "cannot scan the data directory");
+                return;
+            }
+        };
+        for file in files {
+            self.ingest_file(file).await;
+        }
+    }
+
+    async fn ingest_file(&mut self, file: NewFile) {
+        if file.replaced {
+            warn!(file = %file.name, "file was replaced with different content; ingesting it as a new file");
+        }
+        // polars is CPU-bound: keep it off the async worker threads.
+        let reader = self.ingestor.reader();
+        let to_read = file.clone();
+        let result = tokio::task::spawn_blocking(move || reader.read(&to_read))
+            .await
+            .unwrap_or_else(|e| {
+                Err(FileProblem::Unreadable(format!(
+                    "the reader task failed: {e}"
+                )))
+            });
+        let event = match result {
+            Ok((schema, data)) => {
+                self.ingestor.schema.get_or_insert(schema);
+                FileEvent::Ingested {
+                    name: file.name.clone(),
+                    data,
+                }
+            }
+            Err(problem) => FileEvent::Quarantined {
+                name: file.name.clone(),
+                problem,
+            },
+        };
+        match event {
+            FileEvent::Quarantined { name, problem } => {
+                warn!(event = "file_quarantined", file = %name, reason = %problem, "quarantined {name}: {problem}");
+                self.status.files_quarantined += 1;
+                self.commit(
+                    &file,
+                    Outcome::Quarantined {
+                        reason: problem.to_string(),
+                    },
+                );
+            }
+            FileEvent::Ingested { name, data } => {
+                let rows = data.len();
+                let file_accuracy = self.absorb(&name, data).await;
+                self.commit(&file, Outcome::Ingested { rows });
+                self.status.files_ingested += 1;
+                self.status.rows_ingested += rows as u64;
+                self.status.rolling_accuracy = self.monitor.rolling_accuracy();
+                let point = TracePoint {
+                    file: name.clone(),
+                    rows_total: self.rows_total,
+                    live_version: self.status.live_version,
+                    rolling_accuracy: self.monitor.rolling_accuracy(),
+                    file_accuracy,
+                };
+                self.status.trace.push(point);
+                if self.status.trace.len() > TRACE_LIMIT {
+                    self.status.trace.remove(0);
+                }
+                info!(
+                    event = "file_ingested",
+                    file = %name,
+                    rows,
+                    live_version = ?self.status.live_version,
+                    rolling_accuracy = ?self.monitor.rolling_accuracy(),
+                    "ingested {name}: {rows} rows"
+                );
+            }
+        }
+    }
+
+    fn commit(&mut self, file: &NewFile, outcome: Outcome) {
+        if let Err(e) = self.ingestor.commit(file, outcome) {
+            // The rows are in memory; the file will be re-read after a
+            // restart, which the buffers tolerate. Say so loudly.
+            error!(error = %e, file = %file.name, "cannot persist the manifest");
+        }
+        self.last_file = Some(file.name.clone());
+    }
+
+    /// Scores a file's rows with the live model, feeds the monitor and the
+    /// training buffers. Returns the file's accuracy when scored.
+    async fn absorb(&mut self, name: &str, data: Dataset) -> Option<f64> {
+        let width = data.width;
+        let n = data.len() as u64;
+        if self.live.is_none() {
+            let buf = self.bootstrap.get_or_insert_with(|| Dataset::new(width));
+            buf.extend(&data);
+            self.rows_total += n;
+            if buf.len() >= self.policy.data.initial_rows {
+                let rows = self.bootstrap.take().expect("just filled");
+                self.train_initial(rows).await;
+            }
+            return None;
+        }
+        let classes = self
+            .live
+            .as_ref()
+            .expect("checked")
+            .meta
+            .architecture
+            .classes;
+        let labels = data.labels.clone();
+        let scored = {
+            let data = data.clone();
+            self.scorer
+                .run(move |slot| slot.as_ref().map(|m| m.predict_proba(&data)))
+                .await
+        };
+        let probs = match scored {
+            Ok(Some(Ok(p))) => p,
+            Ok(Some(Err(e))) => {
+                error!(file = %name, error = %e, "cannot score the file's rows");
+                return None;
+            }
+            Ok(None) | Err(_) => {
+                error!(file = %name, "the scorer has no live model");
+                return None;
+            }
+        };
+        let correct: Vec<bool> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| {
+                model::predicted_class(&probs[i * classes..(i + 1) * classes]) == l as usize
+            })
+            .collect();
+        let file_accuracy =
+            correct.iter().filter(|&&c| c).count() as f64 / correct.len().max(1) as f64;
+        let monitor_before = self.monitor.rows_seen();
+        let alert = self.monitor.observe(&correct);
+        let first_new = self.rows_total;
+        self.rows_total += n;
+        let new_rows = self.new_rows.get_or_insert_with(|| NewRows {
+            rows: Dataset::new(width),
+            first: first_new,
+        });
+        new_rows.rows.extend(&data);
+        let max = self.policy.update.max_new_rows;
+        if new_rows.rows.len() > max {
+            let over = (new_rows.rows.len() - max) as u64;
+            let until = new_rows.first + over;
+            let dropped = new_rows.before(until);
+            new_rows.drop_before(until);
+            self.reservoir_mut(width).add(&dropped);
+        }
+        self.status.rows_since_live = self.monitor.rows_seen();
+        if let Some(alert) = alert {
+            // Global row number of the row that raised the alert.
+            let at = first_new + (alert.rows_since_live - monitor_before);
+            self.raise_alert(alert, at);
+        }
+        Some(file_accuracy)
+    }
+
+    fn raise_alert(&mut self, alert: DriftAlert, at_row: u64) {
+        let version = self.status.live_version.unwrap_or(0);
+        warn!(
+            event = "drift_alert",
+            detector = %alert.detector,
+            metric = %alert.metric,
+            baseline = alert.baseline,
+            current = alert.current,
+            threshold = alert.threshold,
+            window = alert.window,
+            rows_since_live = alert.rows_since_live,
+            live_version = version,
+            severity = "drift",
+            "accuracy over the last {} rows fell to {:.3}, {:.3} below the baseline {:.3} of version {} (threshold {})",
+            alert.window,
+            alert.current,
+            alert.baseline - alert.current,
+            alert.baseline,
+            version,
+            alert.threshold
+        );
+        // Train on the rows after the alert: the rows before it mostly
+        // follow the old concept.
+        self.request(Pending {
+            kind: TriggerKind::Drift,
+            from_row: Some(at_row),
+        });
+        self.status.alerts.push(alert);
+        if self.status.alerts.len() > HISTORY_LIMIT {
+            self.status.alerts.remove(0);
+        }
+    }
+
+    fn on_trigger(&mut self, trigger: Trigger) {
+        let kind = match trigger {
+            Trigger::Schedule => {
+                info!(event = "schedule_fired", scheduled = %Utc::now(), "the update schedule fired");
+                TriggerKind::Schedule
+            }
+            Trigger::Manual => TriggerKind::Manual,
+        };
+        self.request(Pending {
+            kind,
+            from_row: None,
+        });
+    }
+
+    /// Coalesces triggers: at most one update waits behind a running one.
+    fn request(&mut self, p: Pending) {
+        match &mut self.pending {
+            Some(existing) => {
+                debug!(
+                    trigger = p.kind.as_str(),
+                    "an update is already pending; coalescing"
+                );
+                // A drift trigger is more specific about which rows to use.
+                if p.kind == TriggerKind::Drift {
+                    *existing = p;
+                }
+            }
+            None => self.pending = Some(p),
+        }
+        self.status.update_pending = true;
+    }
+
+    fn maybe_start_update(&mut self) {
+        if self.running.is_some() {
+            return;
+        }
+        let Some(pending) = self.pending else {
+            return;
+        };
+        let Some(live) = &self.live else {
+            debug!("an update was requested before version 1 exists; it waits");
+            return;
+        };
+        let width = live.model.arch.inputs;
+        let empty = NewRows {
+            rows: Dataset::new(width),
+            first: self.rows_total,
+        };
+        let new_rows = self.new_rows.as_ref().unwrap_or(&empty);
+        let from = pending.from_row.unwrap_or(new_rows.first);
+        let new = new_rows.since(from);
+        let needed = match pending.kind {
+            TriggerKind::Drift => self.policy.update.min_new_rows,
+            _ => (self.policy.update.min_holdout_rows as f64 / self.policy.update.holdout_fraction)
+                .ceil() as usize,
+        };
+        if new.len() < needed {
+            if pending.kind != TriggerKind::Drift {
+                info!(
+                    event = "update_rejected",
+                    trigger = pending.kind.as_str(),
+                    new_rows = new.len(),
+                    "not enough new rows for an update ({} of {} needed)",
+                    new.len(),
+                    needed
+                );
+                self.pending = None;
+                self.status.update_pending = false;
+            }
+            return;
+        }
+        let mut old = self
+            .reservoir
+            .as_ref()
+            .map(|r| r.rows.clone())
+            .unwrap_or_else(|| Dataset::new(new.width));
+        // Rows since the version but before the drift belong to the old
+        // concept: they join the old rows for the *_all strategies.
+        old.extend(&new_rows.before(from));
+        let data = UpdateData { old, new };
+        let strategies = self.policy.update.candidates.clone();
+        let policy = self.policy.clone();
+        let live_version = live.meta.version;
+        let seed = self.policy.training.seed.wrapping_add(live_version);
+        info!(
+            event = "update_started",
+            trigger = pending.kind.as_str(),
+            new_rows = data.new.len(),
+            old_rows = data.old.len(),
+            strategies = ?strategies.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            "update started ({} trigger): {} candidates on {} new and {} old rows",
+            pending.kind.as_str(),
+            strategies.len(),
+            data.new.len(),
+            data.old.len()
+        );
+        let end_row = new_rows.end();
+        let live_model = live.model.clone();
+        let job = self.trainer.submit(move |_| {
+            update::run_tournament(&policy, &live_model, &data, &strategies, seed)
+                .map_err(|e| e.to_string())
+        });
+        match job {
+            Ok(result) => {
+                self.running = Some(RunningUpdate {
+                    kind: pending.kind,
+                    end_row,
+                    started: std::time::Instant::now(),
+                    result,
+                });
+                self.pending = None;
+                self.status.update_pending = false;
+                self.status.update_running = true;
+            }
+            Err(e) => error!(error = %e, "cannot start the update"),
+        }
+    }
+
+    async fn finish_update(&mut self, running: RunningUpdate, result: Result<Tournament, String>) {
+        self.status.update_running = false;
+        let seconds = running.started.elapsed().as_secs_f64();
+        let tournament = match result {
+            Ok(t) => t,
+            Err(reason) => {
+                warn!(event = "update_rejected", trigger = running.kind.as_str(), reason = %reason, "update failed: {reason}");
+                return;
+            }
+        };
+        let mut leaderboard = Vec::new();
+        for (i, c) in tournament.candidates.iter().enumerate() {
+            let promoted = tournament.winner == Some(i);
+            match &c.outcome {
+                Ok((_, s, _)) => info!(
+                    event = "candidate_scored",
+                    strategy = c.strategy.as_str(),
+                    accuracy = s.accuracy,
+                    log_loss = s.log_loss,
+                    live_accuracy = tournament.live.accuracy,
+                    holdout_rows = tournament.holdout_rows,
+                    seconds = c.seconds,
+                    "{}: accuracy {:.4} (live {:.4}), log loss {:.4}, trained in {:.2}s",
+                    c.strategy,
+                    s.accuracy,
+                    tournament.live.accuracy,
+                    s.log_loss,
+                    c.seconds
+                ),
+                Err(e) => warn!(
+                    event = "candidate_scored",
+                    strategy = c.strategy.as_str(),
+                    error = %e,
+                    "{} failed and is dropped: {e}",
+                    c.strategy
+                ),
+            }
+            leaderboard.push(CandidateScore {
+                strategy: c.strategy.to_string(),
+                scores: c.scores(),
+                train_seconds: c.seconds,
+                error: c.outcome.as_ref().err().cloned(),
+                promoted,
+            });
+        }
+        let mut summary = UpdateSummary {
+            trigger: running.kind,
+            train_rows: tournament.train_rows,
+            holdout_rows: tournament.holdout_rows,
+            live_accuracy: tournament.live.accuracy,
+            leaderboard: leaderboard.clone(),
+            promoted: None,
+            decision: tournament.decision.clone(),
+        };
+        match tournament.winner {
+            None => {
+                info!(
+                    event = "update_rejected",
+                    trigger = running.kind.as_str(),
+                    reason = %tournament.decision,
+                    seconds,
+                    "no candidate promoted: {}",
+                    tournament.decision
+                );
+            }
+            Some(i) => {
+                let c = &tournament.candidates[i];
+                let (model, scores, report) = c.outcome.as_ref().expect("winner succeeded");
+                match self
+                    .promote(
+                        model.clone(),
+                        c.strategy,
+                        running.kind,
+                        *scores,
+                        Some(tournament.live),
+                        report.clone(),
+                        leaderboard,
+                        tournament.train_rows,
+                        tournament.holdout_rows,
+                    )
+                    .await
+                {
+                    Ok(version) => {
+                        summary.promoted = Some(version);
+                        // Rows the new version was trained on become old rows.
+                        if let Some(new_rows) = &mut self.new_rows {
+                            let consumed = new_rows.before(running.end_row);
+                            new_rows.drop_before(running.end_row);
+                            self.reservoir_mut(consumed.width).add(&consumed);
+                        }
+                    }
+                    Err(e) => {
+                        error!(error = %e, "cannot write the new version; the live model stays")
+                    }
+                }
+            }
+        }
+        self.status.updates.push(summary);
+        if self.status.updates.len() > HISTORY_LIMIT {
+            self.status.updates.remove(0);
+        }
+    }
+
+    async fn train_initial(&mut self, rows: Dataset) {
+        let policy = self.policy.clone();
+        let n = rows.len();
+        info!(
+            event = "update_started",
+            trigger = "initial",
+            new_rows = n,
+            "training version 1 on the first {n} rows"
+        );
+        let result = self
+            .trainer
+            .run(move |_| {
+                train_first_version(&policy, &rows).map(|(m, s, r, t, h)| (m, s, r, t, h, rows))
+            })
+            .await;
+        match result {
+            Ok(Ok((m, scores, report, train_rows, holdout_rows, rows))) => {
+                let board = vec![CandidateScore {
+                    strategy: "initial".into(),
+                    scores: Some(scores),
+                    train_seconds: report.seconds,
+                    error: None,
+                    promoted: true,
+                }];
+                match self
+                    .promote(
+                        m,
+                        StrategyName::RefitAll,
+                        TriggerKind::Manual,
+                        scores,
+                        None,
+                        Some(report),
+                        board,
+                        train_rows,
+                        holdout_rows,
+                    )
+                    .await
+                {
+                    Ok(_) => {
+                        let w = rows.width;
+                        self.reservoir_mut(w).add(&rows);
+                    }
+                    Err(e) => {
+                        error!(error = %e, "cannot write version 1; retrying with the next file");
+                        self.bootstrap = Some(rows);
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                error!(error = %e, "training version 1 failed; retrying when more rows arrive");
+            }
+            Err(e) => error!(error = %e, "training version 1 failed"),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn promote(
+        &mut self,
+        model: Mlp,
+        strategy: StrategyName,
+        trigger: TriggerKind,
+        holdout: model::Scores,
+        live_holdout: Option<model::Scores>,
+        report: Option<model::TrainReport>,
+        leaderboard: Vec<CandidateScore>,
+        train_rows: usize,
+        holdout_rows: usize,
+    ) -> Result<u64, crate::registry::RegistryError> {
+        let parent = self.live.as_ref().map(|l| l.meta.version);
+        let promotion = Promotion {
+            strategy: parent.map(|_| strategy),
+            trigger: if parent.is_some() {
+                trigger.as_str().into()
+            } else {
+                "initial".into()
+            },
+            features: self
+                .ingestor
+                .schema
+                .as_ref()
+                .map(|s| s.features.clone())
+                .unwrap_or_default(),
+            holdout,
+            live_holdout,
+            report,
+            leaderboard,
+            data: DataSummary {
+                train_rows,
+                holdout_rows,
+                first_file: None,
+                last_file: self.last_file.clone(),
+                last_seq: self.ingestor.manifest.next_seq,
+            },
+        };
+        let meta = promote_version(&self.registry, &self.policy, parent, &model, promotion)?;
+        let version = meta.version;
+        self.install_live(meta, model).await;
+        Ok(version)
+    }
+
+    fn publish(&mut self) {
+        self.status.updated_at = Some(Utc::now());
+        self.status.rolling_accuracy = self.monitor.rolling_accuracy();
+        let path = self.policy.state.dir.join("status.json");
+        if let Ok(json) = serde_json::to_vec(&self.status) {
+            if let Err(e) = crate::fsutil::write_atomic(&path, &json) {
+                debug!(error = %e, "cannot write status.json");
+            }
+        }
+        self.status_tx.send_replace(self.status.clone());
+    }
+}
+
+/// What a new version is, besides its weights.
+pub struct Promotion {
+    /// `None` for a first version trained from scratch (`initial`).
+    pub strategy: Option<StrategyName>,
+    pub trigger: String,
+    pub features: Vec<String>,
+    pub holdout: model::Scores,
+    pub live_holdout: Option<model::Scores>,
+    pub report: Option<model::TrainReport>,
+    pub leaderboard: Vec<CandidateScore>,
+    pub data: DataSummary,
+}
+
+/// Writes `model` as the next version and makes it live (the version is
+/// durable before the pointer moves).
+pub fn promote_version(
+    registry: &Registry,
+    policy: &Policy,
+    parent: Option<u64>,
+    model: &Mlp,
+    p: Promotion,
+) -> Result<VersionMeta, crate::registry::RegistryError> {
+    let version = registry.next_version()?;
+    let mut training = TrainSettings::from_policy(policy);
+    if matches!(
+        p.strategy,
+        Some(StrategyName::ContinueNew | StrategyName::ContinueAll)
+    ) {
+        training.learning_rate = policy.update.fine_tune.learning_rate;
+        training.epochs = policy.update.fine_tune.epochs;
+    }
+    let strategy = p
+        .strategy
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "initial".into());
+    let meta = VersionMeta {
+        version,
+        parent,
+        strategy: strategy.clone(),
+        trigger: p.trigger.clone(),
+        created_at: Utc::now(),
+        architecture: model.arch.clone(),
+        features: p.features,
+        label: policy.data.label.clone(),
+        training,
+        threads: policy.training.threads,
+        train_report: p.report,
+        data: p.data,
+        holdout: Some(p.holdout),
+        live_holdout: p.live_holdout,
+        leaderboard: p.leaderboard,
+        checkpoint_sha256: String::new(),
+        driftd_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let meta = registry.write_version(meta, model)?;
+    let reason = match parent {
+        None => "initial training".to_string(),
+        Some(_) => format!("{strategy} won the {} update", p.trigger),
+    };
+    registry.set_live(version, "model_promoted", &reason)?;
+    info!(
+        event = "model_promoted",
+        version,
+        parent = ?parent,
+        strategy = %strategy,
+        accuracy = p.holdout.accuracy,
+        live_accuracy = ?p.live_holdout.map(|s| s.accuracy),
+        "version {version} is live ({strategy}): holdout accuracy {:.4}{}",
+        p.holdout.accuracy,
+        p.live_holdout
+            .map(|s| format!(" against {:.4} for the previous version", s.accuracy))
+            .unwrap_or_default()
+    );
+    Ok(meta)
+}
+
+/// Trains a first version on `rows` (newest `holdout_fraction` held out).
+pub fn train_first_version(
+    policy: &Policy,
+    rows: &Dataset,
+) -> Result<(Mlp, model::Scores, model::TrainReport, usize, usize), ModelError> {
+    let (train, holdout) = update::split_holdout(rows, policy.update.holdout_fraction);
+    let (m, report) = update::fit_fresh(policy, &train, policy.training.seed)?;
+    let s = model::score(&m.predict_proba(&holdout)?, &holdout.labels, m.arch.classes);
+    Ok((m, s, report, train.len(), holdout.len()))
+}
+
+/// Reads `state/status.json` written by a running (or stopped) daemon.
+pub fn read_status(state_dir: &Path) -> Option<Status> {
+    let bytes = std::fs::read(state_dir.join("status.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}

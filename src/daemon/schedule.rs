@@ -1,0 +1,82 @@
+//! The update schedule: a six-field cron expression (seconds first) in a
+//! time zone, fired by tokio-cron-scheduler into the daemon's trigger
+//! channel, so a schedule fire and a manual request take the same path.
+
+use chrono::{DateTime, Utc};
+use croner::parser::{CronParser, Seconds};
+use croner::Cron;
+use tokio::sync::mpsc;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use super::Trigger;
+use crate::config::ScheduleConfig;
+
+/// Parses a cron expression exactly as tokio-cron-scheduler does, but keeps
+/// croner's message (the scheduler only says "parse error").
+pub fn parse_cron(expr: &str) -> Result<Cron, String> {
+    if expr.split_whitespace().count() < 6 {
+        return Err(format!(
+            "{expr:?} has {} fields; expected 6 or 7 (seconds first), e.g. \"0 0 3 * * Mon\"",
+            expr.split_whitespace().count()
+        ));
+    }
+    CronParser::builder()
+        .seconds(Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
+        .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
+}
+
+/// The next time the schedule fires after `after`.
+pub fn next_fire(config: &ScheduleConfig, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let tz: chrono_tz::Tz = config.timezone.parse().ok()?;
+    let cron = parse_cron(&config.cron).ok()?;
+    cron.find_next_occurrence(&after.with_timezone(&tz), false)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Starts the scheduler; each fire sends [`Trigger::Schedule`].
+pub async fn start(
+    config: &ScheduleConfig,
+    triggers: mpsc::Sender<Trigger>,
+) -> Result<JobScheduler, String> {
+    let tz: chrono_tz::Tz = config
+        .timezone
+        .parse()
+        .map_err(|_| format!("unknown time zone {:?}", config.timezone))?;
+    parse_cron(&config.cron)?;
+    let scheduler = JobScheduler::new().await.map_err(|e| e.to_string())?;
+    let job = Job::new_async_tz(config.cron.as_str(), tz, move |_id, _lock| {
+        let triggers = triggers.clone();
+        Box::pin(async move {
+            // A full channel means a fire is already waiting: coalesce.
+            let _ = triggers.try_send(Trigger::Schedule);
+        })
+    })
+    .map_err(|e| e.to_string())?;
+    scheduler.add(job).await.map_err(|e| e.to_string())?;
+    scheduler.start().await.map_err(|e| e.to_string())?;
+    Ok(scheduler)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn weekly_default_fires_monday_at_three() {
+        let cfg = ScheduleConfig::default();
+        let after = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap(); // a Thursday
+        let next = next_fire(&cfg, after).unwrap();
+        assert_eq!(next, Utc.with_ymd_and_hms(2026, 11, 30, 3, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn bad_expressions_say_why() {
+        assert!(parse_cron("0 3 * * Mon").unwrap_err().contains("5 fields"));
+        assert!(parse_cron("0 0 25 * * Mon").is_err());
+    }
+}

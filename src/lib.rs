@@ -1,0 +1,23 @@
+//! driftd keeps a deployed neural-network classifier accurate as its data
+//! drifts: it tails a directory of labelled Parquet files, scores them with
+//! the live model, raises drift alerts, and runs a tournament of update
+//! strategies whose winner becomes the next versioned checkpoint.
+//!
+//! Data flows one way; each stage is a module (see ARCHITECTURE.md):
+//! [`ingest`] → [`monitor`] → trigger ([`daemon`]) → [`update`] →
+//! [`registry`] → live model ([`model`]) → [`monitor`].
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod fsutil;
+pub mod gen;
+pub mod ingest;
+pub mod logging;
+pub mod model;
+pub mod monitor;
+pub mod registry;
+pub mod update;
+pub mod worker;

@@ -1,0 +1,95 @@
+//! The command line as users meet it: help, the policy checker, global flags.
+
+mod common;
+use common::*;
+
+#[test]
+fn help_runs_with_an_empty_environment() {
+    // The binary finds libtorch through its baked-in run path.
+    let o = std::process::Command::new(BIN)
+        .env_clear()
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for cmd in [
+        "run",
+        "check-config",
+        "demo",
+        "init",
+        "status",
+        "versions",
+        "gen-data",
+    ] {
+        assert!(stdout(&o).contains(cmd), "--help does not list {cmd}");
+    }
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for cmd in [
+        "run",
+        "check-config",
+        "demo",
+        "init",
+        "status",
+        "versions",
+        "gen-data",
+    ] {
+        let o = driftd(&[cmd, "--help"]);
+        assert!(o.status.success(), "{cmd} --help: {}", stderr(&o));
+        assert!(stdout(&o).contains("Usage"), "{cmd} --help");
+    }
+}
+
+#[test]
+fn check_config_accepts_the_documented_example() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/policy.toml");
+    let o = driftd(&["check-config", "--config", example]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // --log-format is global: accepted after the subcommand too.
+    let o = driftd(&["check-config", "--log-format", "json", "--config", example]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn check_config_names_every_mistake_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(
+        &p,
+        "[data]\n\
+         features = [\"f0\", \"f1\"]\n\
+         labl = \"label\"\n\
+         [training]\n\
+         learning_rate = -0.01\n\
+         [model]\n\
+         hidden = [20, 0]\n",
+    )
+    .unwrap();
+    let o = driftd(&["check-config", "--config", p.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    let file = p.display().to_string();
+    assert!(err.contains("3 errors"), "{err}");
+    assert!(
+        err.contains(&format!("{file}:3:1: data.labl: unknown field")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}:5:17: training.learning_rate")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{file}:7:10: model.hidden")), "{err}");
+}
+
+#[test]
+fn check_config_on_a_missing_file_says_so() {
+    let o = driftd(&["check-config", "--config", "/nonexistent/policy.toml"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("/nonexistent/policy.toml"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,0 +1,119 @@
+//! Helpers shared by the end-to-end tests: the real binary, policies in
+//! temp dirs, and waiting on the daemon's status file.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_driftd");
+
+pub fn driftd(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("driftd runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A policy for a small fast setup rooted in `root` (data in `root/incoming`).
+pub fn write_policy(root: &Path, extra: &str) -> PathBuf {
+    std::fs::create_dir_all(root.join("incoming")).unwrap();
+    let text = format!(
+        r#"[data]
+dir = "incoming"
+features = "f*"
+poll_interval_ms = 20
+initial_rows = 500
+[training]
+epochs = 30
+[monitor]
+window = 200
+[schedule]
+enabled = false
+[update]
+min_new_rows = 200
+[registry]
+dir = "models"
+[state]
+dir = "state"
+{extra}"#
+    );
+    let p = root.join("policy.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Reads the daemon's status.json, if present and complete.
+pub fn status(root: &Path) -> Option<serde_json::Value> {
+    let bytes = std::fs::read(root.join("state/status.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Waits (bounded) until `f` holds for the daemon's status.
+pub fn wait_status(
+    root: &Path,
+    what: &str,
+    f: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(s) = status(root) {
+            if f(&s) {
+                return s;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for: {what}; status: {:?}",
+            status(root)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn spawn_daemon(policy: &Path) -> Child {
+    Command::new(BIN)
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(policy)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("driftd run starts")
+}
+
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} failed");
+}
+
+/// Generates a stream into `dir` with the real `gen-data` command.
+pub fn gen_stream(dir: &Path, rows: usize, drift_at: Option<usize>, per_file: usize, seed: u64) {
+    let mut args = vec![
+        "gen-data".to_string(),
+        "stream".into(),
+        "--out".into(),
+        dir.display().to_string(),
+        "--rows".into(),
+        rows.to_string(),
+        "--rows-per-file".into(),
+        per_file.to_string(),
+        "--seed".into(),
+        seed.to_string(),
+    ];
+    if let Some(d) = drift_at {
+        args.push("--drift-at".into());
+        args.push(d.to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = driftd(&args);
+    assert!(o.status.success(), "gen-data failed: {}", stderr(&o));
+}

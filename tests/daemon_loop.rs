@@ -1,0 +1,152 @@
+//! The daemon loop in-process (as mini-redis tests its server): shutdown is a
+//! future we control, triggers go through the same channel the schedule
+//! uses, and we wait on the published status instead of sleeping.
+
+use std::time::Duration;
+
+use driftd::config::Policy;
+use driftd::daemon::{self, Status, Trigger, TriggerKind};
+use driftd::gen;
+use tokio::sync::{mpsc, oneshot, watch};
+
+fn policy(root: &std::path::Path, cron: Option<&str>) -> Policy {
+    let text = format!(
+        "[data]\nfeatures = \"f*\"\npoll_interval_ms = 10\ninitial_rows = 500\n\
+         [training]\nepochs = 20\n[monitor]\nwindow = 200\n\
+         [schedule]\nenabled = {}\ncron = \"{}\"\n",
+        cron.is_some(),
+        cron.unwrap_or("0 0 3 * * Mon")
+    );
+    let mut p = Policy::parse(&text).expect("valid policy");
+    p.data.dir = root.join("incoming");
+    p.registry.dir = root.join("models");
+    p.state.dir = root.join("state");
+    std::fs::create_dir_all(&p.data.dir).unwrap();
+    p
+}
+
+fn stream(dir: &std::path::Path, rows: usize, seed: u64) {
+    let spec = gen::StreamSpec {
+        rows,
+        concept: gen::ClassificationSpec::reference(seed),
+        drift_at: vec![],
+        drift_width: 0,
+        drift_magnitude: 1.0,
+        rows_per_file: 250,
+        timestamps: None,
+        seed,
+    };
+    gen::write_stream(dir, &spec).unwrap();
+}
+
+async fn wait(rx: &mut watch::Receiver<Status>, what: &str, f: impl Fn(&Status) -> bool) -> Status {
+    let waited = tokio::time::timeout(Duration::from_secs(120), rx.wait_for(|s| f(s)))
+        .await
+        .map(|r| r.map(|s| s.clone()));
+    match waited {
+        Ok(Ok(s)) => s,
+        Ok(Err(_)) => panic!("the daemon stopped while waiting for {what}"),
+        Err(_) => panic!("timed out waiting for {what}: {:?}", *rx.borrow()),
+    }
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    status: watch::Receiver<Status>,
+    triggers: mpsc::Sender<Trigger>,
+    task: tokio::task::JoinHandle<Result<Status, daemon::DaemonError>>,
+}
+
+fn start(p: Policy) -> Running {
+    let (trig_tx, trig_rx) = mpsc::channel(4);
+    let (status_tx, status_rx) = watch::channel(Status::default());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let triggers = trig_tx.clone();
+    let task = tokio::spawn(daemon::run(
+        p,
+        async {
+            let _ = stop_rx.await;
+        },
+        trig_tx,
+        trig_rx,
+        status_tx,
+    ));
+    Running {
+        stop: stop_tx,
+        status: status_rx,
+        triggers,
+        task,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_trigger_runs_one_tournament_on_the_new_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(dir.path(), None);
+    stream(&p.data.dir, 1500, 11);
+    let mut d = start(p);
+    let s = wait(&mut d.status, "1500 rows and version 1", |s| {
+        s.rows_ingested == 1500 && s.live_version == Some(1)
+    })
+    .await;
+    assert_eq!(s.rows_since_live, 1000);
+
+    d.triggers.send(Trigger::Manual).await.unwrap();
+    let s = wait(&mut d.status, "the update", |s| {
+        !s.updates.is_empty() && !s.update_running
+    })
+    .await;
+    let u = &s.updates[0];
+    assert_eq!(u.trigger, TriggerKind::Manual);
+    // 1000 new rows: the newest 20% are the holdout.
+    assert_eq!(u.holdout_rows, 200);
+    assert_eq!(u.train_rows, 800);
+    assert_eq!(u.leaderboard.len(), 4);
+    for c in &u.leaderboard {
+        let acc = c.scores.expect("every candidate trains").accuracy;
+        if c.promoted {
+            assert!(acc > u.live_accuracy, "{u:?}");
+        }
+    }
+    assert_eq!(s.live_version, u.promoted.or(Some(1)));
+
+    d.stop.send(()).unwrap();
+    let last = d.task.await.unwrap().unwrap();
+    assert!(!last.update_running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_without_enough_rows_is_rejected_not_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(dir.path(), None);
+    stream(&p.data.dir, 500, 12);
+    let mut d = start(p);
+    wait(&mut d.status, "version 1", |s| s.live_version == Some(1)).await;
+    d.triggers.send(Trigger::Manual).await.unwrap();
+    // No new rows since version 1: the request is dropped, nothing pends.
+    wait(&mut d.status, "the request handled", |s| {
+        !s.update_pending && !s.update_running
+    })
+    .await;
+    d.stop.send(()).unwrap();
+    let last = d.task.await.unwrap().unwrap();
+    assert!(last.updates.is_empty());
+    assert_eq!(last.live_version, Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cron_schedule_fires_an_update() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every second: the scheduler runs on the wall clock, so this is the one
+    // test that waits for real time (about a second).
+    let p = policy(dir.path(), Some("* * * * * *"));
+    stream(&p.data.dir, 1000, 13);
+    let mut d = start(p);
+    let s = wait(&mut d.status, "a scheduled update", |s| {
+        s.updates.iter().any(|u| u.trigger == TriggerKind::Schedule)
+    })
+    .await;
+    assert!(s.live_version.is_some());
+    d.stop.send(()).unwrap();
+    d.task.await.unwrap().unwrap();
+}
