@@ -12,9 +12,11 @@ use crate::config::Policy;
 use crate::daemon::{self, Promotion};
 use crate::gen;
 use crate::ingest;
+use crate::lock::RegistryLock;
 use crate::logging::{self, LogFormat};
 use crate::model::Dataset;
 use crate::registry::{DataSummary, Registry};
+use crate::update::{self as strategies, StrategyName, UpdateData};
 
 const DEFAULT_CONFIG: &str = "/etc/driftd/policy.toml";
 
@@ -75,6 +77,39 @@ pub enum Command {
     Versions {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one update tournament now on the rows the daemon has seen.
+    Update {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Strategies to try (default: the policy's update.candidates).
+        #[arg(long = "strategy", value_enum, num_args = 1..)]
+        strategies: Vec<StrategyName>,
+        /// Show the leaderboard without promoting.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The tutorial's experiment on your files: train on OLD, update with
+    /// NEW by each strategy, score on TEST, over several seeds.
+    Compare {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long)]
+        old: PathBuf,
+        #[arg(long)]
+        new: PathBuf,
+        #[arg(long)]
+        test: PathBuf,
+        /// Strategies to compare (default: none and every retraining strategy).
+        #[arg(long = "strategy", value_enum, num_args = 1..)]
+        strategies: Vec<StrategyName>,
+        /// Seeds to average over.
+        #[arg(long, default_value_t = 5)]
+        repeats: u64,
         #[arg(long)]
         json: bool,
     },
@@ -205,6 +240,37 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             versions(&policy, json)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Update {
+            config,
+            strategies,
+            dry_run,
+            json,
+        } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, &policy.log.filter);
+            update(&policy, &strategies, dry_run, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare {
+            config,
+            old,
+            new,
+            test,
+            strategies,
+            repeats,
+            json,
+        } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, &policy.log.filter);
+            let files = crate::compare::Files { old, new, test };
+            let rows = crate::compare::run(&policy, &files, &strategies, repeats)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", crate::compare::render(&rows, repeats));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::GenData { kind } => {
             logging::init(format, "info");
             gen_data(kind)?;
@@ -231,6 +297,7 @@ async fn run_daemon(policy: Policy) -> Result<()> {
 
 fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
     let registry = Registry::open(&policy.registry.dir)?;
+    let _lock = RegistryLock::acquire(registry.root(), "driftd init")?;
     if let Some(v) = registry.live_version()? {
         bail!(
             "the registry {} already has a live version ({v}); init only creates version 1",
@@ -254,7 +321,7 @@ fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
         &registry,
         policy,
         None,
-        &model,
+        &crate::model::Classifier::Single(model),
         Promotion {
             strategy: None,
             trigger: "init".into(),
@@ -276,6 +343,145 @@ fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
         "version {} trained on {} rows; holdout accuracy {:.4} on {} rows",
         meta.version, train_rows, scores.accuracy, holdout_rows
     );
+    Ok(())
+}
+
+/// `driftd update`: one tournament on the rows the manifest lists since the
+/// live version (and a bounded sample of older rows), under the registry
+/// lock; a running daemon follows the live pointer.
+fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> Result<()> {
+    let registry = Registry::open(&policy.registry.dir)?;
+    let _lock = RegistryLock::acquire(registry.root(), "driftd update")?;
+    let Some(live_version) = registry.live_version()? else {
+        bail!(
+            "the registry {} has no live version yet: run the daemon or `driftd init` first",
+            policy.registry.dir.display()
+        );
+    };
+    let (meta, live) = registry.load_model(live_version)?;
+    let manifest = ingest::Manifest::load(&policy.state.dir.join("manifest.json"))?;
+    let schema = ingest::Schema {
+        features: meta.features.clone(),
+        label: meta.label.clone(),
+        classes: meta.architecture.classes as i64,
+    };
+    let (old, new) = ingest::rows_from_manifest(
+        &policy.data.dir,
+        &manifest,
+        &schema,
+        meta.data.last_seq,
+        policy.update.reservoir_rows,
+        policy.update.max_new_rows,
+    );
+    let list: Vec<StrategyName> = if only.is_empty() {
+        policy.update.candidates.clone()
+    } else {
+        only.to_vec()
+    };
+    tch::set_num_threads(policy.training.threads as i32);
+    let seed = policy.training.seed.wrapping_add(live_version);
+    let data = UpdateData { old, new };
+    tracing::info!(
+        event = "update_started",
+        trigger = "manual",
+        new_rows = data.new.len(),
+        old_rows = data.old.len(),
+        "manual update of version {live_version}: {} candidates on {} new and {} old rows",
+        list.len(),
+        data.new.len(),
+        data.old.len()
+    );
+    let t = strategies::run_tournament(policy, &live, &data, &list, seed)?;
+    daemon::log_candidates(&t);
+    let board = daemon::leaderboard_of(&t);
+    let mut promoted = None;
+    if let (Some(i), false) = (t.winner, dry_run) {
+        let built = t.candidates[i]
+            .outcome
+            .as_ref()
+            .expect("the winner trained");
+        let meta = daemon::promote_version(
+            &registry,
+            policy,
+            Some(live_version),
+            &built.model,
+            Promotion {
+                strategy: Some(t.candidates[i].strategy),
+                trigger: "manual".into(),
+                features: meta.features.clone(),
+                holdout: built.scores,
+                live_holdout: Some(t.live),
+                report: built.report.clone(),
+                leaderboard: board.clone(),
+                data: DataSummary {
+                    train_rows: t.train_rows,
+                    holdout_rows: t.holdout_rows,
+                    first_file: None,
+                    last_file: manifest.ingested_in_order().last().map(|(n, _)| n.clone()),
+                    last_seq: manifest.next_seq,
+                },
+            },
+        )?;
+        promoted = Some(meta.version);
+    } else if t.winner.is_none() {
+        tracing::info!(event = "update_rejected", trigger = "manual", reason = %t.decision, "no candidate promoted: {}", t.decision);
+    }
+    if json {
+        let v = serde_json::json!({
+            "live_version": live_version,
+            "holdout_rows": t.holdout_rows,
+            "train_rows": t.train_rows,
+            "old_rows": t.old_rows,
+            "metric": t.metric,
+            "live": t.live,
+            "leaderboard": board,
+            "decision": t.decision,
+            "dry_run": dry_run,
+            "promoted": promoted,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "leaderboard ({} holdout rows, newest; {} new and {} old training rows):",
+        t.holdout_rows, t.train_rows, t.old_rows
+    );
+    println!(
+        "  {:<14} {:>8} {:>8} {:>8} {:>8}",
+        "candidate", "accuracy", "log loss", "auc", "seconds"
+    );
+    println!(
+        "  {:<14} {:>8.4} {:>8.4} {:>8} {:>8}",
+        format!("live (v{live_version})"),
+        t.live.accuracy,
+        t.live.log_loss,
+        fmt_opt(t.live.auc),
+        ""
+    );
+    for c in &board {
+        match &c.scores {
+            Some(s) => println!(
+                "  {:<14} {:>8.4} {:>8.4} {:>8} {:>8.2}{}",
+                c.strategy,
+                s.accuracy,
+                s.log_loss,
+                fmt_opt(s.auc),
+                c.train_seconds,
+                if c.promoted { "  <- winner" } else { "" }
+            ),
+            None => println!(
+                "  {:<14} failed: {}",
+                c.strategy,
+                c.error.as_deref().unwrap_or("?")
+            ),
+        }
+    }
+    println!("decision: {}", t.decision);
+    match (promoted, dry_run) {
+        (Some(v), _) => println!("promoted: version {v} is live"),
+        (None, true) => println!("dry run: nothing promoted"),
+        (None, false) => println!("nothing promoted"),
+    }
     Ok(())
 }
 

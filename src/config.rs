@@ -265,6 +265,9 @@ impl Default for ScheduleConfig {
 pub struct FineTuneConfig {
     pub learning_rate: f64,
     pub epochs: usize,
+    /// When not empty, each rate is tried and the best on the holdout kept
+    /// (the tutorial's advice: find a fine-tuning rate that beats a refit).
+    pub lr_grid: Vec<f64>,
 }
 
 impl Default for FineTuneConfig {
@@ -272,6 +275,113 @@ impl Default for FineTuneConfig {
         FineTuneConfig {
             learning_rate: 0.001,
             epochs: 100,
+            lr_grid: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnsembleConfig {
+    /// At most this many members; the oldest is dropped beyond it.
+    pub max_members: usize,
+}
+
+impl Default for EnsembleConfig {
+    fn default() -> Self {
+        EnsembleConfig { max_members: 2 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GraftData {
+    New,
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraftConfig {
+    /// Widths of the trainable layers added on top of the frozen hidden
+    /// layers (before a new output layer).
+    pub hidden: Vec<i64>,
+    /// Train the new layers on new rows only or on old + new rows.
+    pub data: GraftData,
+    /// Defaults to training.learning_rate.
+    pub learning_rate: Option<f64>,
+    /// Defaults to training.epochs.
+    pub epochs: Option<usize>,
+}
+
+impl Default for GraftConfig {
+    fn default() -> Self {
+        GraftConfig {
+            hidden: vec![10],
+            data: GraftData::New,
+            learning_rate: None,
+            epochs: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SampleConfig {
+    /// Train on this share of the rows (a seeded random subset).
+    pub fraction: f64,
+    /// And on at most this many rows (0: no cap).
+    pub max_rows: usize,
+}
+
+impl Default for SampleConfig {
+    fn default() -> Self {
+        SampleConfig {
+            fraction: 1.0,
+            max_rows: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightingKind {
+    /// Every row counts the same.
+    None,
+    /// A row's weight halves every `half_life_rows` rows back in time.
+    Recency,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WeightingConfig {
+    pub kind: WeightingKind,
+    pub half_life_rows: f64,
+}
+
+impl Default for WeightingConfig {
+    fn default() -> Self {
+        WeightingConfig {
+            kind: WeightingKind::None,
+            half_life_rows: 1000.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Accuracy,
+    LogLoss,
+    Auc,
+}
+
+impl Metric {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::LogLoss => "log_loss",
+            Metric::Auc => "auc",
         }
     }
 }
@@ -282,11 +392,19 @@ pub struct UpdateConfig {
     pub candidates: Vec<StrategyName>,
     /// Settings of the fine-tuning strategies (`continue_*`).
     pub fine_tune: FineTuneConfig,
+    pub ensemble: EnsembleConfig,
+    pub graft: GraftConfig,
+    /// Train every retraining strategy on a sample of its rows.
+    pub sample: SampleConfig,
+    /// Per-row instance weights in the loss.
+    pub weighting: WeightingConfig,
+    /// The metric candidates are ranked and promoted on.
+    pub metric: Metric,
     /// Share of the newest rows held out for scoring candidates.
     pub holdout_fraction: f64,
     /// No promotion is decided on fewer holdout rows than this.
     pub min_holdout_rows: usize,
-    /// A candidate must beat the live model's holdout accuracy by this much.
+    /// A candidate must beat the live model on `metric` by more than this.
     pub min_improvement: f64,
     /// After a drift alert, wait for this many rows past the drift before
     /// training, so the candidates see the new concept.
@@ -302,6 +420,11 @@ impl Default for UpdateConfig {
         UpdateConfig {
             candidates: StrategyName::ALL_RETRAINING.to_vec(),
             fine_tune: FineTuneConfig::default(),
+            ensemble: EnsembleConfig::default(),
+            graft: GraftConfig::default(),
+            sample: SampleConfig::default(),
+            weighting: WeightingConfig::default(),
+            metric: Metric::Accuracy,
             holdout_fraction: 0.2,
             min_holdout_rows: 50,
             min_improvement: 0.0,
@@ -586,10 +709,10 @@ impl Policy {
         if u.min_holdout_rows == 0 {
             err("update.min_holdout_rows", "must be at least 1".into());
         }
-        if !(0.0..1.0).contains(&u.min_improvement) {
+        if !(u.min_improvement.is_finite() && u.min_improvement >= 0.0) {
             err(
                 "update.min_improvement",
-                format!("is {}; expected a value in [0, 1)", u.min_improvement),
+                format!("is {}; expected a non-negative number", u.min_improvement),
             );
         }
         if u.max_new_rows < u.min_new_rows.max(1) {

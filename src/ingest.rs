@@ -433,6 +433,62 @@ pub struct Ingestor {
     policy: Policy,
 }
 
+/// Rebuilds training rows from the files a manifest lists: files ingested
+/// after manifest sequence `last_seq` are "new" (the newest `max_new` rows
+/// kept), earlier ones "old" (read newest first until `max_old` rows, so
+/// memory stays bounded however long the history). A file that can no
+/// longer be read is skipped with a warning.
+pub fn rows_from_manifest(
+    dir: &Path,
+    manifest: &Manifest,
+    schema: &Schema,
+    last_seq: u64,
+    max_old: usize,
+    max_new: usize,
+) -> (Dataset, Dataset) {
+    let width = schema.features.len();
+    let files = manifest.ingested_in_order();
+    let seq = |name: &str| manifest.files[name].seq;
+    let read = |name: &str| match read_file(&dir.join(name), schema) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::warn!(file = %name, error = %e, "cannot re-read an ingested file; its rows are not in the training buffers");
+            None
+        }
+    };
+    // Newest first, then put back in arrival order.
+    let mut new_parts = Vec::new();
+    let mut new_rows = 0;
+    let mut old_parts = Vec::new();
+    let mut old_rows = 0;
+    for (name, _) in files.iter().rev() {
+        let is_new = seq(name) > last_seq;
+        if is_new && new_rows < max_new {
+            if let Some(d) = read(name) {
+                new_rows += d.len();
+                new_parts.push(d);
+            }
+        } else if !is_new && old_rows < max_old {
+            if let Some(d) = read(name) {
+                old_rows += d.len();
+                old_parts.push(d);
+            }
+        }
+        if new_rows >= max_new && old_rows >= max_old {
+            break;
+        }
+    }
+    let join = |parts: Vec<Dataset>, max: usize| {
+        let mut out = Dataset::new(width);
+        for d in parts.into_iter().rev() {
+            out.extend(&d);
+        }
+        out.keep_last(max);
+        out
+    };
+    (join(old_parts, max_old), join(new_parts, max_new))
+}
+
 /// Reads files with a fixed schema, or fixes the schema from the first
 /// file when the policy gives a pattern.
 #[derive(Debug, Clone)]

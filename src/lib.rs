@@ -9,12 +9,14 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod fsutil;
 pub mod gen;
 pub mod ingest;
+pub mod lock;
 pub mod logging;
 pub mod model;
 pub mod monitor;

@@ -37,6 +37,10 @@ pub enum ModelError {
     WidthMismatch { expected: usize, found: usize },
     #[error("label {label} is outside the model's classes 0..{classes}")]
     LabelOutOfRange { label: i64, classes: i64 },
+    #[error("{weights} instance weights for {rows} rows")]
+    WeightsMismatch { rows: usize, weights: usize },
+    #[error("instance weights must be finite and non-negative")]
+    BadWeights,
     #[error("checkpoint: {0}")]
     Checkpoint(String),
     #[error("libtorch: {0}")]
@@ -255,7 +259,7 @@ pub struct Linear {
 }
 
 impl Linear {
-    fn deep_clone(&self) -> Linear {
+    pub fn deep_clone(&self) -> Linear {
         Linear {
             weight: self.weight.detach().copy(),
             bias: self.bias.detach().copy(),
@@ -382,12 +386,37 @@ impl Mlp {
         settings: &TrainSettings,
         trainable: Option<&[usize]>,
     ) -> Result<TrainReport, ModelError> {
+        self.train_weighted(data, None, settings, trainable)
+    }
+
+    /// [`Mlp::train`] with per-row instance weights in the loss: the batch
+    /// loss is `sum(w * loss) / sum(w)`.
+    pub fn train_weighted(
+        &mut self,
+        data: &Dataset,
+        weights: Option<&[f32]>,
+        settings: &TrainSettings,
+        trainable: Option<&[usize]>,
+    ) -> Result<TrainReport, ModelError> {
         let started = std::time::Instant::now();
         data.check(&self.arch)?;
         if data.is_empty() {
             return Err(ModelError::NoRows);
         }
         let n = data.len();
+        let w = match weights {
+            Some(w) if w.len() != n => {
+                return Err(ModelError::WeightsMismatch {
+                    rows: n,
+                    weights: w.len(),
+                })
+            }
+            Some(w) if w.iter().any(|v| !(v.is_finite() && *v >= 0.0)) => {
+                return Err(ModelError::BadWeights)
+            }
+            Some(w) => Some(Tensor::from_slice(w)),
+            None => None,
+        };
         let x = self.scaler.apply(&data.features_tensor());
         let binary = self.arch.classes == 2;
         let y = if binary {
@@ -416,12 +445,20 @@ impl Mlp {
         let mut steps = 0;
         let mut last_loss = f64::NAN;
         for epoch in 0..settings.epochs {
-            let (xe, ye) = if settings.shuffle {
+            let (xe, ye, we) = if settings.shuffle {
                 order.shuffle(&mut rng);
                 let idx = Tensor::from_slice(&order);
-                (x.index_select(0, &idx), y.index_select(0, &idx))
+                (
+                    x.index_select(0, &idx),
+                    y.index_select(0, &idx),
+                    w.as_ref().map(|w| w.index_select(0, &idx)),
+                )
             } else {
-                (x.shallow_clone(), y.shallow_clone())
+                (
+                    x.shallow_clone(),
+                    y.shallow_clone(),
+                    w.as_ref().map(Tensor::shallow_clone),
+                )
             };
             let mut loss_sum = Tensor::zeros([], (Kind::Float, tch::Device::Cpu));
             let mut start = 0;
@@ -430,16 +467,22 @@ impl Mlp {
                 let xb = xe.narrow(0, start as i64, len);
                 let yb = ye.narrow(0, start as i64, len);
                 let logits = self.forward(&xb);
-                let loss = if binary {
-                    logits.binary_cross_entropy_with_logits::<Tensor>(
-                        &yb,
-                        None,
-                        None,
-                        Reduction::Mean,
-                    )
+                let reduction = if we.is_some() {
+                    Reduction::None
                 } else {
-                    logits.cross_entropy_loss::<Tensor>(&yb, None, Reduction::Mean, -100, 0.0)
+                    Reduction::Mean
                 };
+                let mut loss = if binary {
+                    logits.binary_cross_entropy_with_logits::<Tensor>(&yb, None, None, reduction)
+                } else {
+                    logits.cross_entropy_loss::<Tensor>(&yb, None, reduction, -100, 0.0)
+                };
+                if let Some(we) = &we {
+                    let wb = we.narrow(0, start as i64, len);
+                    let per_row = loss.view([-1]);
+                    // All-zero weights in a batch would divide by zero.
+                    loss = (per_row * &wb).sum(Kind::Float) / wb.sum(Kind::Float).clamp_min(1e-12);
+                }
                 optimizer.zero_grad();
                 loss.backward();
                 optimizer.step();
@@ -673,7 +716,8 @@ impl Optimizer {
     }
 }
 
-/// Accuracy and log loss of probabilities (`[rows, classes]`) against labels.
+/// Accuracy, log loss and (binary tasks) ROC AUC of probabilities
+/// (`[rows, classes]`) against labels.
 pub fn score(probs: &[f32], labels: &[i64], classes: usize) -> Scores {
     let n = labels.len();
     if n == 0 {
@@ -681,6 +725,7 @@ pub fn score(probs: &[f32], labels: &[i64], classes: usize) -> Scores {
             rows: 0,
             accuracy: f64::NAN,
             log_loss: f64::NAN,
+            auc: None,
         };
     }
     let mut correct = 0usize;
@@ -693,11 +738,47 @@ pub fn score(probs: &[f32], labels: &[i64], classes: usize) -> Scores {
         let p = (row[label as usize] as f64).clamp(1e-7, 1.0);
         loss -= p.ln();
     }
+    let auc = (classes == 2)
+        .then(|| {
+            let p1: Vec<f32> = (0..n).map(|i| probs[i * 2 + 1]).collect();
+            roc_auc(&p1, labels)
+        })
+        .flatten();
     Scores {
         rows: n,
         accuracy: correct as f64 / n as f64,
         log_loss: loss / n as f64,
+        auc,
     }
+}
+
+/// ROC AUC as the Mann-Whitney statistic (ties count one half); `None`
+/// when only one class is present.
+pub fn roc_auc(scores: &[f32], labels: &[i64]) -> Option<f64> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let positives = labels.iter().filter(|&&l| l == 1).count() as f64;
+    let negatives = labels.len() as f64 - positives;
+    if positives == 0.0 || negatives == 0.0 {
+        return None;
+    }
+    // Average ranks over ties, then sum the ranks of the positives.
+    let mut rank_sum = 0f64;
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            if labels[k] == 1 {
+                rank_sum += avg_rank;
+            }
+        }
+        i = j + 1;
+    }
+    Some((rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives))
 }
 
 /// Argmax with ties going to the lower class (0.5 predicts class 0, as
@@ -717,6 +798,100 @@ pub struct Scores {
     pub rows: usize,
     pub accuracy: f64,
     pub log_loss: f64,
+    /// ROC AUC, binary tasks only.
+    #[serde(default)]
+    pub auc: Option<f64>,
+}
+
+/// What a version serves: one MLP, or an ensemble whose members'
+/// probabilities are averaged with weights. Members keep their own input
+/// standardization.
+#[derive(Debug, Clone)]
+pub enum Classifier {
+    Single(Mlp),
+    Ensemble {
+        members: Vec<Mlp>,
+        weights: Vec<f64>,
+    },
+}
+
+impl Classifier {
+    /// An ensemble of `members` with `weights` (normalised here), checked
+    /// for matching inputs and classes.
+    pub fn ensemble(members: Vec<Mlp>, weights: Vec<f64>) -> Result<Classifier, ModelError> {
+        let first = members.first().ok_or(ModelError::NoRows)?;
+        let (inputs, classes) = (first.arch.inputs, first.arch.classes);
+        if let Some(m) = members
+            .iter()
+            .find(|m| m.arch.inputs != inputs || m.arch.classes != classes)
+        {
+            return Err(ModelError::Checkpoint(format!(
+                "ensemble members disagree: {} inputs / {} classes vs {} / {}",
+                m.arch.inputs, m.arch.classes, inputs, classes
+            )));
+        }
+        if weights.len() != members.len()
+            || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+            || weights.iter().sum::<f64>() <= 0.0
+        {
+            return Err(ModelError::Checkpoint(format!(
+                "ensemble weights {weights:?} must be {} non-negative numbers with a positive sum",
+                members.len()
+            )));
+        }
+        let total: f64 = weights.iter().sum();
+        Ok(Classifier::Ensemble {
+            members,
+            weights: weights.iter().map(|w| w / total).collect(),
+        })
+    }
+
+    pub fn members(&self) -> &[Mlp] {
+        match self {
+            Classifier::Single(m) => std::slice::from_ref(m),
+            Classifier::Ensemble { members, .. } => members,
+        }
+    }
+
+    pub fn weights(&self) -> Vec<f64> {
+        match self {
+            Classifier::Single(_) => vec![1.0],
+            Classifier::Ensemble { weights, .. } => weights.clone(),
+        }
+    }
+
+    /// The newest member: what fine-tuning and grafting start from.
+    pub fn newest(&self) -> &Mlp {
+        self.members().last().expect("a classifier has a member")
+    }
+
+    pub fn inputs(&self) -> usize {
+        self.newest().arch.inputs
+    }
+
+    pub fn classes(&self) -> usize {
+        self.newest().arch.classes
+    }
+
+    /// Weighted average of the members' class probabilities.
+    pub fn predict_proba(&self, data: &Dataset) -> Result<Vec<f32>, ModelError> {
+        match self {
+            Classifier::Single(m) => m.predict_proba(data),
+            Classifier::Ensemble { members, weights } => {
+                let mut acc: Vec<f64> = Vec::new();
+                for (m, &w) in members.iter().zip(weights) {
+                    let p = m.predict_proba(data)?;
+                    if acc.is_empty() {
+                        acc = vec![0.0; p.len()];
+                    }
+                    for (a, v) in acc.iter_mut().zip(&p) {
+                        *a += w * *v as f64;
+                    }
+                }
+                Ok(acc.into_iter().map(|v| v as f32).collect())
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -834,6 +1009,69 @@ mod tests {
         let err = Mlp::from_safetensors(&bytes, &other).unwrap_err();
         assert!(err.to_string().contains("2.weight"), "{err}");
         assert!(Mlp::from_safetensors(b"garbage", &m.arch).is_err());
+    }
+
+    #[test]
+    fn auc_matches_a_hand_count() {
+        // Pairs (pos, neg): (0.9,0.1) win, (0.9,0.4) win, (0.35,0.1) win,
+        // (0.35,0.4) loss -> 3/4.
+        let auc = roc_auc(&[0.1, 0.4, 0.35, 0.9], &[0, 0, 1, 1]).unwrap();
+        assert!((auc - 0.75).abs() < 1e-12);
+        // A tie counts one half.
+        assert_eq!(roc_auc(&[0.5, 0.5], &[0, 1]), Some(0.5));
+        assert_eq!(roc_auc(&[0.5, 0.7], &[1, 1]), None);
+    }
+
+    #[test]
+    fn ensemble_averages_member_probabilities() {
+        let data = toy(20, 10);
+        let a = Mlp::new(arch(2), Init::HeNormal, 1);
+        let b = Mlp::new(arch(2), Init::HeNormal, 2);
+        let (pa, pb) = (
+            a.predict_proba(&data).unwrap(),
+            b.predict_proba(&data).unwrap(),
+        );
+        let e = Classifier::ensemble(vec![a, b], vec![1.0, 3.0]).unwrap();
+        let pe = e.predict_proba(&data).unwrap();
+        for i in 0..pe.len() {
+            let want = 0.25 * pa[i] as f64 + 0.75 * pb[i] as f64;
+            assert!((pe[i] as f64 - want).abs() < 1e-6);
+        }
+        assert!(Classifier::ensemble(vec![], vec![]).is_err());
+    }
+
+    #[test]
+    fn instance_weights_enter_the_loss() {
+        let data = toy(64, 11);
+        let run = |w: Option<Vec<f32>>| {
+            let mut m = Mlp::new(arch(2), Init::HeNormal, 5);
+            m.train_weighted(&data, w.as_deref(), &settings(5), None)
+                .unwrap();
+            m.predict_proba(&data).unwrap()
+        };
+        let plain = run(None);
+        // Uniform weights give the unweighted loss (up to rounding)...
+        let uniform = run(Some(vec![2.0; 64]));
+        let max_diff = plain
+            .iter()
+            .zip(&uniform)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(max_diff < 1e-4, "{max_diff}");
+        // ...and zero weight on half the rows changes what is learned.
+        let skewed: Vec<f32> = (0..64).map(|i| if i < 32 { 0.0 } else { 1.0 }).collect();
+        let other = run(Some(skewed));
+        let max_diff = plain
+            .iter()
+            .zip(&other)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(max_diff > 1e-3, "{max_diff}");
+        let mut m = Mlp::new(arch(2), Init::HeNormal, 5);
+        assert!(matches!(
+            m.train_weighted(&data, Some(&[1.0; 3]), &settings(5), None),
+            Err(ModelError::WeightsMismatch { .. })
+        ));
     }
 
     #[test]

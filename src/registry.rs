@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fsutil;
-use crate::model::{Architecture, Mlp, ModelError, Scores, TrainReport, TrainSettings};
+use crate::model::{Architecture, Classifier, Mlp, ModelError, Scores, TrainReport, TrainSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -58,8 +58,27 @@ pub struct CandidateScore {
     /// Holdout scores; `None` when the candidate failed.
     pub scores: Option<Scores>,
     pub train_seconds: f64,
+    /// Rows the candidate was trained on (after sampling).
+    #[serde(default)]
+    pub train_rows: usize,
+    /// Fine-tuning rate used (the chosen one after a grid search).
+    #[serde(default)]
+    pub learning_rate: Option<f64>,
+    /// Every rate tried and its holdout scores, when a grid was searched.
+    #[serde(default)]
+    pub lr_search: Vec<(f64, Scores)>,
     pub error: Option<String>,
     pub promoted: bool,
+}
+
+/// One checkpoint file of a version (ensembles have several).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberFile {
+    pub file: String,
+    pub architecture: Architecture,
+    /// Weight in the ensemble average (1 for a single model).
+    pub weight: f64,
+    pub sha256: String,
 }
 
 /// The data a version was trained on.
@@ -85,7 +104,11 @@ pub struct VersionMeta {
     /// What started the update: `initial`, `drift`, `schedule`, `manual`.
     pub trigger: String,
     pub created_at: DateTime<Utc>,
+    /// Architecture of the newest member (the only one unless an ensemble).
     pub architecture: Architecture,
+    /// The checkpoint files; filled in by [`Registry::write_version`].
+    #[serde(default)]
+    pub members: Vec<MemberFile>,
     pub features: Vec<String>,
     pub label: String,
     pub training: TrainSettings,
@@ -98,7 +121,6 @@ pub struct VersionMeta {
     /// The live model's score on the same holdout (none for version 1).
     pub live_holdout: Option<Scores>,
     pub leaderboard: Vec<CandidateScore>,
-    pub checkpoint_sha256: String,
     pub driftd_version: String,
 }
 
@@ -169,26 +191,42 @@ impl Registry {
     }
 
     /// Writes a complete version folder atomically. `meta.version` decides
-    /// the folder; the checksum is filled in here.
+    /// the folder; the member list and checksums are filled in here.
     pub fn write_version(
         &self,
         mut meta: VersionMeta,
-        model: &Mlp,
+        model: &Classifier,
     ) -> Result<VersionMeta, RegistryError> {
-        let bytes = model
-            .to_safetensors()
-            .map_err(|source| RegistryError::Model {
-                version: meta.version,
-                source,
-            })?;
-        meta.checkpoint_sha256 = hex_sha256(&bytes);
-        let final_dir = self.version_dir(meta.version);
+        let version = meta.version;
+        let model_err = |source| RegistryError::Model { version, source };
+        let single = matches!(model, Classifier::Single(_));
+        let mut files = Vec::new();
+        meta.members.clear();
+        for (i, (m, w)) in model.members().iter().zip(model.weights()).enumerate() {
+            let bytes = m.to_safetensors().map_err(model_err)?;
+            let file = if single {
+                CHECKPOINT.to_string()
+            } else {
+                format!("member-{i}.safetensors")
+            };
+            meta.members.push(MemberFile {
+                file: file.clone(),
+                architecture: m.arch.clone(),
+                weight: w,
+                sha256: hex_sha256(&bytes),
+            });
+            files.push((file, bytes));
+        }
+        meta.architecture = model.newest().arch.clone();
+        let final_dir = self.version_dir(version);
         let versions = self.root.join("versions");
-        let tmp = versions.join(format!(".{:06}.tmp-{}", meta.version, std::process::id()));
+        let tmp = versions.join(format!(".{version:06}.tmp-{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         let write = || -> io::Result<()> {
             fs::create_dir(&tmp)?;
-            write_synced(&tmp.join(CHECKPOINT), &bytes)?;
+            for (file, bytes) in &files {
+                write_synced(&tmp.join(file), bytes)?;
+            }
             let json = serde_json::to_vec_pretty(&meta).expect("meta serializes");
             write_synced(&tmp.join(META), &json)?;
             fsutil::sync_dir(&tmp)?;
@@ -223,23 +261,42 @@ impl Registry {
         })
     }
 
-    /// Loads a version's model after checking its checksum.
-    pub fn load_model(&self, version: u64) -> Result<(VersionMeta, Mlp), RegistryError> {
+    /// Loads a version's model after checking every checkpoint's checksum.
+    pub fn load_model(&self, version: u64) -> Result<(VersionMeta, Classifier), RegistryError> {
         let meta = self.read_meta(version)?;
-        let path = self.version_dir(version).join(CHECKPOINT);
-        let bytes = fs::read(&path).map_err(io_err(&path))?;
-        let sum = hex_sha256(&bytes);
-        if sum != meta.checkpoint_sha256 {
+        let dir = self.version_dir(version);
+        if meta.members.is_empty() {
             return Err(RegistryError::Corrupt {
-                path,
-                message: format!(
-                    "checksum {sum} does not match meta.json's {}",
-                    meta.checkpoint_sha256
-                ),
+                path: dir.join(META),
+                message: "lists no checkpoint files".into(),
             });
         }
-        let model = Mlp::from_safetensors(&bytes, &meta.architecture)
-            .map_err(|source| RegistryError::Model { version, source })?;
+        let mut members = Vec::new();
+        for member in &meta.members {
+            let path = dir.join(&member.file);
+            let bytes = fs::read(&path).map_err(io_err(&path))?;
+            let sum = hex_sha256(&bytes);
+            if sum != member.sha256 {
+                return Err(RegistryError::Corrupt {
+                    path,
+                    message: format!(
+                        "checksum {sum} does not match meta.json's {}",
+                        member.sha256
+                    ),
+                });
+            }
+            members.push(
+                Mlp::from_safetensors(&bytes, &member.architecture)
+                    .map_err(|source| RegistryError::Model { version, source })?,
+            );
+        }
+        let model = if members.len() == 1 {
+            Classifier::Single(members.pop().expect("one member"))
+        } else {
+            let weights = meta.members.iter().map(|m| m.weight).collect();
+            Classifier::ensemble(members, weights)
+                .map_err(|source| RegistryError::Model { version, source })?
+        };
         Ok((meta, model))
     }
 
@@ -354,7 +411,7 @@ mod tests {
             holdout: None,
             live_holdout: None,
             leaderboard: vec![],
-            checkpoint_sha256: String::new(),
+            members: vec![],
             driftd_version: "test".into(),
         }
     }
@@ -365,13 +422,14 @@ mod tests {
         let reg = Registry::open(dir.path()).unwrap();
         assert_eq!(reg.next_version().unwrap(), 1);
         let m = meta(1);
-        let model = Mlp::new(m.architecture.clone(), Init::HeNormal, 1);
+        let model = Classifier::Single(Mlp::new(m.architecture.clone(), Init::HeNormal, 1));
         reg.write_version(m, &model).unwrap();
         assert_eq!(reg.live_version().unwrap(), None);
         reg.set_live(1, "model_promoted", "initial").unwrap();
         assert_eq!(reg.live_version().unwrap(), Some(1));
         let (meta, _) = reg.load_model(1).unwrap();
-        assert_eq!(meta.checkpoint_sha256.len(), 64);
+        assert_eq!(meta.members.len(), 1);
+        assert_eq!(meta.members[0].sha256.len(), 64);
         assert_eq!(reg.history().unwrap().len(), 1);
         assert!(matches!(
             reg.set_live(7, "rollback", "x"),
@@ -380,11 +438,39 @@ mod tests {
     }
 
     #[test]
+    fn an_ensemble_version_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        let m = meta(1);
+        let members: Vec<Mlp> = (0..3)
+            .map(|s| Mlp::new(m.architecture.clone(), Init::HeNormal, s))
+            .collect();
+        let model = Classifier::ensemble(members, vec![1.0, 1.0, 2.0]).unwrap();
+        let written = reg.write_version(m, &model).unwrap();
+        assert_eq!(written.members.len(), 3);
+        assert!(dir
+            .path()
+            .join("versions/000001/member-2.safetensors")
+            .exists());
+        let (_, back) = reg.load_model(1).unwrap();
+        assert_eq!(back.weights(), vec![0.25, 0.25, 0.5]);
+        let x = crate::model::Dataset {
+            width: 3,
+            features: vec![0.1, 0.2, 0.3, -1.0, 2.0, 0.5],
+            labels: vec![0, 1],
+        };
+        assert_eq!(
+            model.predict_proba(&x).unwrap(),
+            back.predict_proba(&x).unwrap()
+        );
+    }
+
+    #[test]
     fn corrupt_checkpoint_is_refused_and_leftovers_cleaned() {
         let dir = tempfile::tempdir().unwrap();
         let reg = Registry::open(dir.path()).unwrap();
         let m = meta(1);
-        let model = Mlp::new(m.architecture.clone(), Init::HeNormal, 1);
+        let model = Classifier::Single(Mlp::new(m.architecture.clone(), Init::HeNormal, 1));
         reg.write_version(m, &model).unwrap();
         let ckpt = dir.path().join("versions/000001").join(CHECKPOINT);
         let mut bytes = fs::read(&ckpt).unwrap();

@@ -101,7 +101,7 @@ async fn a_manual_trigger_runs_one_tournament_on_the_new_rows() {
     // 1000 new rows: the newest 20% are the holdout.
     assert_eq!(u.holdout_rows, 200);
     assert_eq!(u.train_rows, 800);
-    assert_eq!(u.leaderboard.len(), 4);
+    assert_eq!(u.leaderboard.len(), 7);
     for c in &u.leaderboard {
         let acc = c.scores.expect("every candidate trains").accuracy;
         if c.promoted {

@@ -27,7 +27,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Policy;
 use crate::ingest::{FileEvent, FileProblem, Ingestor, NewFile, Outcome};
-use crate::model::{self, Dataset, Mlp, ModelError, TrainSettings};
+use crate::model::{self, Classifier, Dataset, Mlp, ModelError, TrainSettings};
 use crate::monitor::{DriftAlert, Monitor};
 use crate::registry::{CandidateScore, DataSummary, Registry, VersionMeta};
 use crate::update::{self, StrategyName, Tournament, UpdateData};
@@ -73,7 +73,11 @@ pub struct TracePoint {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpdateSummary {
     pub trigger: TriggerKind,
+    /// New rows the candidates trained on (before sampling).
     pub train_rows: usize,
+    /// Old rows available to the `*_all` strategies (bounded by
+    /// `update.reservoir_rows`).
+    pub old_rows: usize,
     pub holdout_rows: usize,
     pub live_accuracy: f64,
     pub leaderboard: Vec<CandidateScore>,
@@ -116,6 +120,8 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
     #[error("schedule: {0}")]
     Schedule(String),
     #[error(transparent)]
@@ -125,7 +131,7 @@ pub enum DaemonError {
 }
 
 /// The live model as the scorer thread holds it.
-type LiveSlot = Option<Mlp>;
+type LiveSlot = Option<Classifier>;
 
 /// A bounded uniform sample (Vitter's Algorithm R) of rows older versions
 /// were trained on.
@@ -214,7 +220,7 @@ struct RunningUpdate {
 struct Live {
     meta: VersionMeta,
     /// A copy of the scorer's model, handed to the trainer for updates.
-    model: Mlp,
+    model: Classifier,
 }
 
 struct Daemon {
@@ -257,7 +263,7 @@ pub async fn run(
     }
     let registry = Registry::open(&policy.registry.dir)?;
     let ingestor = Ingestor::open(&policy)?;
-    let scorer = Worker::spawn("driftd-scorer", None::<Mlp>).map_err(DaemonError::Thread)?;
+    let scorer = Worker::spawn("driftd-scorer", None::<Classifier>).map_err(DaemonError::Thread)?;
     let trainer = Worker::spawn("driftd-trainer", ()).map_err(DaemonError::Thread)?;
     let monitor = Monitor::new(
         policy.monitor.window,
@@ -350,7 +356,7 @@ impl Daemon {
         Ok(())
     }
 
-    async fn install_live(&mut self, meta: VersionMeta, mlp: Mlp) {
+    async fn install_live(&mut self, meta: VersionMeta, mlp: Classifier) {
         let baseline = meta.holdout.map(|s| s.accuracy);
         if self.ingestor.schema.is_none() {
             self.ingestor.schema = Some(crate::ingest::Schema {
@@ -378,8 +384,7 @@ impl Daemon {
     /// rows) are re-read from the files the manifest lists, so an update
     /// after a restart sees the same data as before it.
     async fn restore_buffers(&mut self) {
-        let files = self.ingestor.manifest.ingested_in_order();
-        if files.is_empty() {
+        if self.ingestor.manifest.rows_ingested == 0 {
             return;
         }
         let Some(schema) = self.ingestor.schema.clone() else {
@@ -388,18 +393,17 @@ impl Daemon {
         let last_seq = self.last_seq;
         let dir = self.ingestor.dir().to_path_buf();
         let manifest = self.ingestor.manifest.clone();
+        let (max_old, max_new) = if self.live.is_some() {
+            (
+                self.policy.update.reservoir_rows,
+                self.policy.update.max_new_rows,
+            )
+        } else {
+            // Before version 1 every row so far is bootstrap material.
+            (usize::MAX, usize::MAX)
+        };
         let (old, new) = tokio::task::spawn_blocking(move || {
-            let mut old = Dataset::new(schema.features.len());
-            let mut new = Dataset::new(schema.features.len());
-            for (name, _) in files {
-                let seq = manifest.files[&name].seq;
-                match crate::ingest::read_file(&dir.join(&name), &schema) {
-                    Ok(d) if seq > last_seq => new.extend(&d),
-                    Ok(d) => old.extend(&d),
-                    Err(e) => warn!(file = %name, error = %e, "cannot re-read an ingested file; its rows are not in the training buffers"),
-                }
-            }
-            (old, new)
+            crate::ingest::rows_from_manifest(&dir, &manifest, &schema, last_seq, max_old, max_new)
         })
         .await
         .unwrap_or_default();
@@ -412,15 +416,10 @@ impl Daemon {
         }
         self.reservoir_mut(old.width).add(&old);
         self.rows_total = new.len() as u64;
-        let mut new_rows = NewRows {
+        let new_rows = NewRows {
             rows: new,
             first: 0,
         };
-        let keep = self.policy.update.max_new_rows;
-        if new_rows.rows.len() > keep {
-            let drop = new_rows.rows.len() - keep;
-            new_rows.drop_before(drop as u64);
-        }
         info!(
             old_rows = self.reservoir.as_ref().map_or(0, |r| r.rows.len()),
             new_rows = new_rows.rows.len(),
@@ -437,7 +436,39 @@ impl Daemon {
             .get_or_insert_with(|| Reservoir::new(width, cap, seed))
     }
 
+    /// Another process (`driftd update`, later `rollback` / `promote`) may
+    /// move the live pointer: follow it.
+    async fn follow_live_pointer(&mut self) {
+        let current = self.live.as_ref().map(|l| l.meta.version);
+        let pointer = match self.registry.live_version() {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "cannot read the live pointer");
+                return;
+            }
+        };
+        if pointer.is_none() || pointer == current {
+            return;
+        }
+        let version = pointer.expect("checked");
+        match self.registry.load_model(version) {
+            Ok((meta, model)) => {
+                info!(
+                    event = "live_changed",
+                    version,
+                    previous = ?current,
+                    "version {version} was made live by another process; scoring with it from now on"
+                );
+                self.install_live(meta, model).await;
+            }
+            Err(e) => {
+                error!(version, error = %e, "the live pointer names a version that cannot be loaded; keeping the current model")
+            }
+        }
+    }
+
     async fn poll_files(&mut self) {
+        self.follow_live_pointer().await;
         let files = match self.ingestor.scan() {
             Ok(f) => f,
             Err(e) => {
@@ -679,7 +710,7 @@ impl Daemon {
             debug!("an update was requested before version 1 exists; it waits");
             return;
         };
-        let width = live.model.arch.inputs;
+        let width = live.model.inputs();
         let empty = NewRows {
             rows: Dataset::new(width),
             first: self.rows_total,
@@ -764,44 +795,12 @@ impl Daemon {
                 return;
             }
         };
-        let mut leaderboard = Vec::new();
-        for (i, c) in tournament.candidates.iter().enumerate() {
-            let promoted = tournament.winner == Some(i);
-            match &c.outcome {
-                Ok((_, s, _)) => info!(
-                    event = "candidate_scored",
-                    strategy = c.strategy.as_str(),
-                    accuracy = s.accuracy,
-                    log_loss = s.log_loss,
-                    live_accuracy = tournament.live.accuracy,
-                    holdout_rows = tournament.holdout_rows,
-                    seconds = c.seconds,
-                    "{}: accuracy {:.4} (live {:.4}), log loss {:.4}, trained in {:.2}s",
-                    c.strategy,
-                    s.accuracy,
-                    tournament.live.accuracy,
-                    s.log_loss,
-                    c.seconds
-                ),
-                Err(e) => warn!(
-                    event = "candidate_scored",
-                    strategy = c.strategy.as_str(),
-                    error = %e,
-                    "{} failed and is dropped: {e}",
-                    c.strategy
-                ),
-            }
-            leaderboard.push(CandidateScore {
-                strategy: c.strategy.to_string(),
-                scores: c.scores(),
-                train_seconds: c.seconds,
-                error: c.outcome.as_ref().err().cloned(),
-                promoted,
-            });
-        }
+        log_candidates(&tournament);
+        let leaderboard = leaderboard_of(&tournament);
         let mut summary = UpdateSummary {
             trigger: running.kind,
             train_rows: tournament.train_rows,
+            old_rows: tournament.old_rows,
             holdout_rows: tournament.holdout_rows,
             live_accuracy: tournament.live.accuracy,
             leaderboard: leaderboard.clone(),
@@ -821,15 +820,15 @@ impl Daemon {
             }
             Some(i) => {
                 let c = &tournament.candidates[i];
-                let (model, scores, report) = c.outcome.as_ref().expect("winner succeeded");
+                let built = c.outcome.as_ref().expect("winner succeeded");
                 match self
                     .promote(
-                        model.clone(),
+                        built.model.clone(),
                         c.strategy,
                         running.kind,
-                        *scores,
+                        built.scores,
                         Some(tournament.live),
-                        report.clone(),
+                        built.report.clone(),
                         leaderboard,
                         tournament.train_rows,
                         tournament.holdout_rows,
@@ -878,12 +877,15 @@ impl Daemon {
                     strategy: "initial".into(),
                     scores: Some(scores),
                     train_seconds: report.seconds,
+                    train_rows,
+                    learning_rate: None,
+                    lr_search: Vec::new(),
                     error: None,
                     promoted: true,
                 }];
                 match self
                     .promote(
-                        m,
+                        Classifier::Single(m),
                         StrategyName::RefitAll,
                         TriggerKind::Manual,
                         scores,
@@ -915,7 +917,7 @@ impl Daemon {
     #[allow(clippy::too_many_arguments)]
     async fn promote(
         &mut self,
-        model: Mlp,
+        model: Classifier,
         strategy: StrategyName,
         trigger: TriggerKind,
         holdout: model::Scores,
@@ -924,7 +926,7 @@ impl Daemon {
         leaderboard: Vec<CandidateScore>,
         train_rows: usize,
         holdout_rows: usize,
-    ) -> Result<u64, crate::registry::RegistryError> {
+    ) -> Result<u64, DaemonError> {
         let parent = self.live.as_ref().map(|l| l.meta.version);
         let promotion = Promotion {
             strategy: parent.map(|_| strategy),
@@ -951,6 +953,7 @@ impl Daemon {
                 last_seq: self.ingestor.manifest.next_seq,
             },
         };
+        let _lock = crate::lock::RegistryLock::acquire(self.registry.root(), "driftd run")?;
         let meta = promote_version(&self.registry, &self.policy, parent, &model, promotion)?;
         let version = meta.version;
         self.install_live(meta, model).await;
@@ -968,6 +971,61 @@ impl Daemon {
         }
         self.status_tx.send_replace(self.status.clone());
     }
+}
+
+/// Logs one `candidate_scored` event per candidate.
+pub fn log_candidates(t: &Tournament) {
+    for c in &t.candidates {
+        match &c.outcome {
+            Ok(b) => info!(
+                event = "candidate_scored",
+                strategy = c.strategy.as_str(),
+                accuracy = b.scores.accuracy,
+                log_loss = b.scores.log_loss,
+                auc = ?b.scores.auc,
+                live_accuracy = t.live.accuracy,
+                holdout_rows = t.holdout_rows,
+                train_rows = b.train_rows,
+                learning_rate = ?b.learning_rate,
+                seconds = c.seconds,
+                "{}: accuracy {:.4} (live {:.4}), log loss {:.4}, trained on {} rows in {:.2}s",
+                c.strategy,
+                b.scores.accuracy,
+                t.live.accuracy,
+                b.scores.log_loss,
+                b.train_rows,
+                c.seconds
+            ),
+            Err(e) => warn!(
+                event = "candidate_scored",
+                strategy = c.strategy.as_str(),
+                error = %e,
+                "{} failed and is dropped: {e}",
+                c.strategy
+            ),
+        }
+    }
+}
+
+/// The leaderboard kept in `meta.json` and shown by `update` and `demo`.
+pub fn leaderboard_of(t: &Tournament) -> Vec<CandidateScore> {
+    t.candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let built = c.outcome.as_ref().ok();
+            CandidateScore {
+                strategy: c.strategy.to_string(),
+                scores: c.scores(),
+                train_seconds: c.seconds,
+                train_rows: built.map_or(0, |b| b.train_rows),
+                learning_rate: built.and_then(|b| b.learning_rate),
+                lr_search: built.map(|b| b.lr_search.clone()).unwrap_or_default(),
+                error: c.outcome.as_ref().err().cloned(),
+                promoted: t.winner == Some(i),
+            }
+        })
+        .collect()
 }
 
 /// What a new version is, besides its weights.
@@ -989,7 +1047,7 @@ pub fn promote_version(
     registry: &Registry,
     policy: &Policy,
     parent: Option<u64>,
-    model: &Mlp,
+    model: &Classifier,
     p: Promotion,
 ) -> Result<VersionMeta, crate::registry::RegistryError> {
     let version = registry.next_version()?;
@@ -1011,7 +1069,8 @@ pub fn promote_version(
         strategy: strategy.clone(),
         trigger: p.trigger.clone(),
         created_at: Utc::now(),
-        architecture: model.arch.clone(),
+        architecture: model.newest().arch.clone(),
+        members: Vec::new(),
         features: p.features,
         label: policy.data.label.clone(),
         training,
@@ -1021,7 +1080,6 @@ pub fn promote_version(
         holdout: Some(p.holdout),
         live_holdout: p.live_holdout,
         leaderboard: p.leaderboard,
-        checkpoint_sha256: String::new(),
         driftd_version: env!("CARGO_PKG_VERSION").into(),
     };
     let meta = registry.write_version(meta, model)?;
