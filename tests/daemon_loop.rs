@@ -10,13 +10,17 @@ use driftd::gen;
 use tokio::sync::{mpsc, oneshot, watch};
 
 fn policy(root: &std::path::Path, cron: Option<&str>) -> Policy {
+    policy_with(root, cron, "")
+}
+
+fn policy_with(root: &std::path::Path, cron: Option<&str>, extra: &str) -> Policy {
     let text = format!(
         "[data]\nfeatures = \"f*\"\npoll_interval_ms = 10\ninitial_rows = 500\n\
          [training]\nepochs = 20\n[monitor]\nwindow = 200\n\
          [schedule]\nenabled = {}\ncron = \"{}\"\n",
         cron.is_some(),
         cron.unwrap_or("0 0 3 * * Mon")
-    );
+    ) + extra;
     let mut p = Policy::parse(&text).expect("valid policy");
     p.data.dir = root.join("incoming");
     p.registry.dir = root.join("models");
@@ -147,6 +151,34 @@ async fn the_cron_schedule_fires_an_update() {
     })
     .await;
     assert!(s.live_version.is_some());
+    d.stop.send(()).unwrap();
+    d.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_memory_is_bounded_by_the_reservoir_however_many_rows_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy_with(
+        dir.path(),
+        None,
+        "[update]\nreservoir_rows = 300\nmax_new_rows = 400\nmin_new_rows = 200\nmin_holdout_rows = 50\n\
+         candidates = [\"continue_all\", \"refit_all\"]\n",
+    );
+    stream(&p.data.dir, 6000, 14); // 24 files
+    let mut d = start(p);
+    wait(&mut d.status, "6000 rows", |s| s.rows_ingested == 6000).await;
+    d.triggers.send(Trigger::Manual).await.unwrap();
+    let s = wait(&mut d.status, "the update", |s| {
+        !s.updates.is_empty() && !s.update_running
+    })
+    .await;
+    let u = &s.updates[0];
+    assert_eq!(u.old_rows, 300, "old rows come from the bounded reservoir");
+    assert_eq!(u.train_rows + u.holdout_rows, 400, "new rows are capped");
+    for c in &u.leaderboard {
+        // *_all strategies train on the reservoir plus the new training rows.
+        assert_eq!(c.train_rows, 300 + u.train_rows, "{c:?}");
+    }
     d.stop.send(()).unwrap();
     d.task.await.unwrap().unwrap();
 }

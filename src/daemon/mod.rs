@@ -213,6 +213,8 @@ struct RunningUpdate {
     kind: TriggerKind,
     /// Global row number one past the last row in the snapshot.
     end_row: u64,
+    /// Manifest sequence of the last file in the snapshot.
+    last_seq: u64,
     started: std::time::Instant,
     result: oneshot::Receiver<Result<Tournament, String>>,
 }
@@ -524,6 +526,14 @@ impl Daemon {
                 let rows = data.len();
                 let file_accuracy = self.absorb(&name, data).await;
                 self.commit(&file, Outcome::Ingested { rows });
+                let ready = self
+                    .bootstrap
+                    .as_ref()
+                    .is_some_and(|b| b.len() >= self.policy.data.initial_rows);
+                if self.live.is_none() && ready {
+                    let rows = self.bootstrap.take().expect("checked");
+                    self.train_initial(rows).await;
+                }
                 self.status.files_ingested += 1;
                 self.status.rows_ingested += rows as u64;
                 self.status.rolling_accuracy = self.monitor.rolling_accuracy();
@@ -565,13 +575,10 @@ impl Daemon {
         let width = data.width;
         let n = data.len() as u64;
         if self.live.is_none() {
+            // Buffered for version 1, trained once the file is committed.
             let buf = self.bootstrap.get_or_insert_with(|| Dataset::new(width));
             buf.extend(&data);
             self.rows_total += n;
-            if buf.len() >= self.policy.data.initial_rows {
-                let rows = self.bootstrap.take().expect("just filled");
-                self.train_initial(rows).await;
-            }
             return None;
         }
         let classes = self
@@ -774,6 +781,7 @@ impl Daemon {
                 self.running = Some(RunningUpdate {
                     kind: pending.kind,
                     end_row,
+                    last_seq: self.ingestor.manifest.next_seq,
                     started: std::time::Instant::now(),
                     result,
                 });
@@ -832,6 +840,7 @@ impl Daemon {
                         leaderboard,
                         tournament.train_rows,
                         tournament.holdout_rows,
+                        running.last_seq,
                     )
                     .await
                 {
@@ -894,6 +903,7 @@ impl Daemon {
                         board,
                         train_rows,
                         holdout_rows,
+                        self.ingestor.manifest.next_seq,
                     )
                     .await
                 {
@@ -926,6 +936,7 @@ impl Daemon {
         leaderboard: Vec<CandidateScore>,
         train_rows: usize,
         holdout_rows: usize,
+        last_seq: u64,
     ) -> Result<u64, DaemonError> {
         let parent = self.live.as_ref().map(|l| l.meta.version);
         let promotion = Promotion {
@@ -950,7 +961,7 @@ impl Daemon {
                 holdout_rows,
                 first_file: None,
                 last_file: self.last_file.clone(),
-                last_seq: self.ingestor.manifest.next_seq,
+                last_seq,
             },
         };
         let _lock = crate::lock::RegistryLock::acquire(self.registry.root(), "driftd run")?;
