@@ -287,6 +287,8 @@ fn concat(a: &Dataset, b: &Dataset) -> Dataset {
     out
 }
 
+const FRESH_SEED_OFFSET: u64 = 100;
+
 /// Builds one candidate (for fine-tuning strategies, at `learning_rate`).
 /// Returns the model, the training report, and the rows trained on.
 pub fn build_candidate(
@@ -299,6 +301,9 @@ pub fn build_candidate(
     seed: u64,
 ) -> Result<(Classifier, Option<TrainReport>), ModelError> {
     let all = || concat(old, new_train);
+    // A fresh model must not start from the live model's initial weights
+    // (compare trains its base model with `seed`).
+    let fresh_seed = seed.wrapping_add(FRESH_SEED_OFFSET);
     let single = |r: Result<(Mlp, TrainReport), ModelError>| {
         r.map(|(m, t)| (Classifier::Single(m), Some(t)))
     };
@@ -307,14 +312,14 @@ pub fn build_candidate(
         StrategyName::None => Ok((live.clone(), None)),
         StrategyName::ContinueNew => some(fine_tune(policy, live, new_train, learning_rate, seed)),
         StrategyName::ContinueAll => some(fine_tune(policy, live, &all(), learning_rate, seed)),
-        StrategyName::RefitNew => single(fit_fresh(policy, new_train, seed)),
-        StrategyName::RefitAll => single(fit_fresh(policy, &all(), seed)),
+        StrategyName::RefitNew => single(fit_fresh(policy, new_train, fresh_seed)),
+        StrategyName::RefitAll => single(fit_fresh(policy, &all(), fresh_seed)),
         StrategyName::EnsembleNew => {
-            let (fresh, report) = fit_fresh(policy, new_train, seed)?;
+            let (fresh, report) = fit_fresh(policy, new_train, fresh_seed)?;
             Ok((ensemble_with(policy, live, fresh)?, Some(report)))
         }
         StrategyName::EnsembleAll => {
-            let (fresh, report) = fit_fresh(policy, &all(), seed)?;
+            let (fresh, report) = fit_fresh(policy, &all(), fresh_seed)?;
             Ok((ensemble_with(policy, live, fresh)?, Some(report)))
         }
         StrategyName::Graft => {
