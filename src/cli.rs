@@ -282,6 +282,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 async fn run_daemon(policy: Policy) -> Result<()> {
     let (trig_tx, trig_rx) = mpsc::channel(4);
     let (status_tx, _status_rx) = watch::channel(daemon::Status::default());
+    // SIGUSR1 asks for an update now, through the channel the schedule uses.
+    let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        .context("cannot install the SIGUSR1 handler")?;
+    let manual = trig_tx.clone();
+    tokio::spawn(async move {
+        while usr1.recv().await.is_some() {
+            tracing::info!("SIGUSR1: update requested");
+            // Full channel: a request is already waiting.
+            let _ = manual.try_send(daemon::Trigger::Manual);
+        }
+    });
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("SIGTERM handler");
@@ -495,9 +506,13 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
         None
     };
     if json {
+        let running = status
+            .as_ref()
+            .is_some_and(|s| !s.stopped && Path::new(&format!("/proc/{}", s.pid)).exists());
         let v = serde_json::json!({
             "live_version": live,
             "next_scheduled_update": next,
+            "daemon_running": running,
             "daemon": status,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -518,8 +533,10 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
         None => println!("live version: none (the registry is empty)"),
     }
     if let Some(s) = status {
+        let running = !s.stopped && Path::new(&format!("/proc/{}", s.pid)).exists();
         println!(
-            "daemon (pid {}, last update of this file {}): {} files ingested, {} quarantined, {} rows",
+            "daemon {} (pid {}, status of {}): {} files ingested, {} quarantined, {} rows",
+            if running { "running" } else { "not running" },
             s.pid,
             s.updated_at
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())

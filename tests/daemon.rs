@@ -97,6 +97,7 @@ fn daemon_ingests_quarantines_stops_and_resumes_exactly() {
     assert!(o.status.success(), "{}", stderr(&o));
     let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(st["live_version"], 1);
+    assert_eq!(st["daemon_running"], false);
 }
 
 #[test]
@@ -107,4 +108,25 @@ fn daemon_with_a_bad_policy_refuses_to_start_and_says_why() {
     let o = driftd(&["run", "--config", p.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("data.features"), "{}", stderr(&o));
+}
+
+#[test]
+fn sigusr1_requests_an_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policy = write_policy(root, "");
+    gen_stream(&root.join("incoming"), 1000, None, 250, 5);
+    let mut child = spawn_daemon(&policy);
+    let s = wait_status(root, "version 1 and 500 new rows", |s| {
+        s["live_version"] == 1 && s["rows_ingested"] == 1000
+    });
+    assert_eq!(s["daemon_running"], serde_json::Value::Null); // not part of status.json
+    signal(&child, "USR1");
+    let s = wait_status(root, "a manual update", |s| {
+        s["updates"].as_array().is_some_and(|u| !u.is_empty()) && s["update_running"] == false
+    });
+    assert_eq!(s["updates"][0]["trigger"], "manual");
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(common::status(root).unwrap()["stopped"], true);
 }

@@ -103,6 +103,9 @@ pub struct Status {
     pub update_pending: bool,
     pub trace: Vec<TracePoint>,
     pub updated_at: Option<chrono::DateTime<Utc>>,
+    /// Set in the last status a daemon writes when it stops cleanly.
+    #[serde(default)]
+    pub stopped: bool,
 }
 
 const TRACE_LIMIT: usize = 2000;
@@ -344,6 +347,7 @@ pub async fn run(
         );
     }
     info!(event = "daemon_stopped", "driftd stopped");
+    d.status.stopped = true;
     d.publish();
     Ok(d.status.clone())
 }
