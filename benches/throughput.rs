@@ -80,6 +80,8 @@ fn main() {
         features: gen::feature_names(20),
         label: "label".into(),
         classes: 2,
+        timestamp: None,
+        weight: None,
     };
     let ingest_rows_per_sec = median(
         (0..runs)

@@ -371,11 +371,7 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
     };
     let (meta, live) = registry.load_model(live_version)?;
     let manifest = ingest::Manifest::load(&policy.state.dir.join("manifest.json"))?;
-    let schema = ingest::Schema {
-        features: meta.features.clone(),
-        label: meta.label.clone(),
-        classes: meta.architecture.classes as i64,
-    };
+    let schema = ingest::Schema::of_version(&meta, policy);
     let (old, new) = ingest::rows_from_manifest(
         &policy.data.dir,
         &manifest,

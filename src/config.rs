@@ -127,6 +127,11 @@ pub struct DataConfig {
     pub features: FeatureSpec,
     /// Columns matched by a `features` pattern that are not features.
     pub exclude: Vec<String>,
+    /// Optional event-time column (a datetime, or Unix seconds as a
+    /// number): drives time-based recency weights.
+    pub timestamp: Option<String>,
+    /// Optional per-row instance weight column (non-negative numbers).
+    pub weight: Option<String>,
     /// How often the directory is rescanned, in milliseconds.
     pub poll_interval_ms: u64,
     /// When the registry is empty, version 1 is trained on this many rows.
@@ -140,6 +145,8 @@ impl Default for DataConfig {
             label: "label".into(),
             features: FeatureSpec::default(),
             exclude: Vec::new(),
+            timestamp: None,
+            weight: None,
             poll_interval_ms: 1000,
             initial_rows: 1000,
         }
@@ -348,8 +355,11 @@ impl Default for SampleConfig {
 pub enum WeightingKind {
     /// Every row counts the same.
     None,
-    /// A row's weight halves every `half_life_rows` rows back in time.
+    /// A row's weight halves every `half_life_rows` rows (or
+    /// `half_life_seconds` of event time) back from the newest row.
     Recency,
+    /// The data's weight column (`data.weight`).
+    Column,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -357,6 +367,9 @@ pub enum WeightingKind {
 pub struct WeightingConfig {
     pub kind: WeightingKind,
     pub half_life_rows: f64,
+    /// When set, recency is measured in event time (`data.timestamp`)
+    /// instead of rows.
+    pub half_life_seconds: Option<f64>,
 }
 
 impl Default for WeightingConfig {
@@ -364,6 +377,7 @@ impl Default for WeightingConfig {
         WeightingConfig {
             kind: WeightingKind::None,
             half_life_rows: 1000.0,
+            half_life_seconds: None,
         }
     }
 }
@@ -612,6 +626,33 @@ impl Policy {
                 }
             }
         }
+        for (key, col) in [
+            ("data.timestamp", &self.data.timestamp),
+            ("data.weight", &self.data.weight),
+        ] {
+            if let Some(c) = col {
+                if *c == self.data.label {
+                    err(key, format!("column {c:?} is the label"));
+                }
+                if let FeatureSpec::List(list) = &self.data.features {
+                    if list.contains(c) {
+                        err(key, format!("column {c:?} is also listed as a feature"));
+                    }
+                }
+            }
+        }
+        if self.update.weighting.kind == WeightingKind::Column && self.data.weight.is_none() {
+            err(
+                "update.weighting.kind",
+                "\"column\" needs data.weight to name the weight column".into(),
+            );
+        }
+        if self.update.weighting.half_life_seconds.is_some() && self.data.timestamp.is_none() {
+            err(
+                "update.weighting.half_life_seconds",
+                "needs data.timestamp to name the event-time column".into(),
+            );
+        }
         if self.data.label.is_empty() {
             err("data.label", "must name the label column".into());
         }
@@ -697,8 +738,58 @@ impl Policy {
             "update.fine_tune.learning_rate",
             u.fine_tune.learning_rate,
         );
+        for &lr in &u.fine_tune.lr_grid {
+            check_rate(&mut err, "update.fine_tune.lr_grid", lr);
+        }
         if u.fine_tune.epochs == 0 {
             err("update.fine_tune.epochs", "must be at least 1".into());
+        }
+        if u.ensemble.max_members < 2 {
+            err(
+                "update.ensemble.max_members",
+                format!(
+                    "is {}; an ensemble needs at least 2 members",
+                    u.ensemble.max_members
+                ),
+            );
+        }
+        if u.graft.hidden.iter().any(|&w| w <= 0) {
+            err("update.graft.hidden", "widths must be at least 1".into());
+        }
+        if let Some(lr) = u.graft.learning_rate {
+            check_rate(&mut err, "update.graft.learning_rate", lr);
+        }
+        if u.graft.epochs == Some(0) {
+            err("update.graft.epochs", "must be at least 1".into());
+        }
+        if !(u.sample.fraction > 0.0 && u.sample.fraction <= 1.0) {
+            err(
+                "update.sample.fraction",
+                format!("is {}; expected a value in (0, 1]", u.sample.fraction),
+            );
+        }
+        if !(u.weighting.half_life_rows.is_finite() && u.weighting.half_life_rows > 0.0) {
+            err(
+                "update.weighting.half_life_rows",
+                format!(
+                    "is {}; expected a positive number",
+                    u.weighting.half_life_rows
+                ),
+            );
+        }
+        if let Some(h) = u.weighting.half_life_seconds {
+            if !(h.is_finite() && h > 0.0) {
+                err(
+                    "update.weighting.half_life_seconds",
+                    format!("is {h}; expected a positive number"),
+                );
+            }
+        }
+        if u.metric == Metric::Auc && self.model.classes != 2 {
+            err(
+                "update.metric",
+                "auc is defined for binary models only (model.classes = 2)".into(),
+            );
         }
         if !(u.holdout_fraction > 0.0 && u.holdout_fraction < 1.0) {
             err(
@@ -743,7 +834,11 @@ impl Policy {
             FeatureSpec::Pattern(p) => columns
                 .iter()
                 .filter(|c| {
-                    glob_match(p, c) && **c != self.data.label && !self.data.exclude.contains(c)
+                    glob_match(p, c)
+                        && **c != self.data.label
+                        && Some(*c) != self.data.timestamp.as_ref()
+                        && Some(*c) != self.data.weight.as_ref()
+                        && !self.data.exclude.contains(c)
                 })
                 .cloned()
                 .collect(),
@@ -963,6 +1058,29 @@ hidden = [20, 0]
         assert_eq!(diags.len(), 1);
         assert_eq!(diags[0].line, Some(4));
         assert!(diags[0].message.contains("magic"), "{diags:?}");
+    }
+
+    #[test]
+    fn strategy_settings_are_validated() {
+        let diags = Policy::parse(
+            "[data]\nfeatures = [\"a\"]\n[update]\nmetric = \"auc\"\n\
+             [update.fine_tune]\nlr_grid = [0.01, -1.0]\n[update.ensemble]\nmax_members = 1\n\
+             [update.sample]\nfraction = 0.0\n[update.weighting]\nkind = \"column\"\n\
+             [model]\nclasses = 3\n",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = diags.iter().map(|d| d.key.as_str()).collect();
+        for k in [
+            "update.metric",
+            "update.fine_tune.lr_grid",
+            "update.ensemble.max_members",
+            "update.sample.fraction",
+            "update.weighting.kind",
+        ] {
+            assert!(keys.contains(&k), "{k} not reported: {diags:?}");
+        }
+        // Each is pinned to its line.
+        assert!(diags.iter().all(|d| d.line.is_some()), "{diags:?}");
     }
 
     #[test]

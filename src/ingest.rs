@@ -235,6 +235,10 @@ pub struct Schema {
     pub features: Vec<String>,
     pub label: String,
     pub classes: i64,
+    /// Optional event-time column.
+    pub timestamp: Option<String>,
+    /// Optional instance-weight column.
+    pub weight: Option<String>,
 }
 
 impl Schema {
@@ -246,6 +250,8 @@ impl Schema {
                 features: list.clone(),
                 label: policy.data.label.clone(),
                 classes: policy.model.classes,
+                timestamp: policy.data.timestamp.clone(),
+                weight: policy.data.weight.clone(),
             }),
             crate::config::FeatureSpec::Pattern(_) => None,
         }
@@ -256,6 +262,20 @@ impl Schema {
             features: policy.select_features(columns),
             label: policy.data.label.clone(),
             classes: policy.model.classes,
+            timestamp: policy.data.timestamp.clone(),
+            weight: policy.data.weight.clone(),
+        }
+    }
+
+    /// The schema a version was trained with, with the policy's optional
+    /// columns.
+    pub fn of_version(meta: &crate::registry::VersionMeta, policy: &Policy) -> Schema {
+        Schema {
+            features: meta.features.clone(),
+            label: meta.label.clone(),
+            classes: meta.architecture.classes as i64,
+            timestamp: policy.data.timestamp.clone(),
+            weight: policy.data.weight.clone(),
         }
     }
 }
@@ -287,8 +307,17 @@ pub fn column_names(path: &Path) -> Result<Vec<String>, FileProblem> {
 
 fn read_file_inner(path: &Path, schema: &Schema) -> Result<Dataset, FileProblem> {
     let file = fs::File::open(path).map_err(|e| FileProblem::Unreadable(e.to_string()))?;
+    // Rows without an event-time column get the file's mtime: when it
+    // arrived, and the same after a restart.
+    let arrival_us = fs::metadata(path)
+        .ok()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_micros() as i64);
     let mut columns = schema.features.clone();
     columns.push(schema.label.clone());
+    columns.extend(schema.timestamp.iter().cloned());
+    columns.extend(schema.weight.iter().cloned());
     let mut reader = ParquetReader::new(file);
     let available: Vec<String> = reader
         .schema()
@@ -317,6 +346,8 @@ fn read_file_inner(path: &Path, schema: &Schema) -> Result<Dataset, FileProblem>
         width,
         features: vec![0.0; n * width],
         labels: Vec::with_capacity(n),
+        weights: vec![1.0; n],
+        times_us: vec![arrival_us; n],
     };
     for (j, name) in schema.features.iter().enumerate() {
         let values = feature_values(&df, name)?;
@@ -325,7 +356,79 @@ fn read_file_inner(path: &Path, schema: &Schema) -> Result<Dataset, FileProblem>
         }
     }
     data.labels = label_values(&df, &schema.label, schema.classes)?;
+    if let Some(ts) = &schema.timestamp {
+        data.times_us = timestamp_values(&df, ts)?;
+    }
+    if let Some(w) = &schema.weight {
+        let values = feature_values(&df, w)?;
+        if let Some(row) = values.iter().position(|v| *v < 0.0) {
+            return Err(FileProblem::BadValues {
+                column: w.clone(),
+                count: values.iter().filter(|v| **v < 0.0).count(),
+                first_row: row,
+            });
+        }
+        data.weights = values;
+    }
     Ok(data)
+}
+
+/// Event times in Unix microseconds: datetimes of any unit, or numbers of
+/// Unix seconds.
+fn timestamp_values(df: &DataFrame, name: &str) -> Result<Vec<i64>, FileProblem> {
+    let col = column(df, name)?;
+    let dtype = col.dtype().clone();
+    let (cast_to, scale): (DataType, f64) = match &dtype {
+        DataType::Datetime(unit, _) => (
+            DataType::Int64,
+            match unit {
+                TimeUnit::Nanoseconds => 1e-3,
+                TimeUnit::Microseconds => 1.0,
+                TimeUnit::Milliseconds => 1e3,
+            },
+        ),
+        d if d.is_primitive_numeric() => (DataType::Float64, 1e6),
+        other => {
+            return Err(FileProblem::WrongType {
+                column: name.to_string(),
+                found: other.to_string(),
+                expected: "a datetime or Unix seconds".into(),
+            })
+        }
+    };
+    let cast = col
+        .cast(&cast_to)
+        .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
+    let values: Vec<Option<f64>> = match cast_to {
+        DataType::Int64 => cast
+            .i64()
+            .map_err(|e| FileProblem::NotParquet(e.to_string()))?
+            .iter()
+            .map(|v| v.map(|x| x as f64))
+            .collect(),
+        _ => cast
+            .f64()
+            .map_err(|e| FileProblem::NotParquet(e.to_string()))?
+            .iter()
+            .collect(),
+    };
+    let bad: Vec<usize> = values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| !v.is_some_and(f64::is_finite))
+        .map(|(i, _)| i)
+        .collect();
+    if let Some(&first_row) = bad.first() {
+        return Err(FileProblem::BadValues {
+            column: name.to_string(),
+            count: bad.len(),
+            first_row,
+        });
+    }
+    Ok(values
+        .into_iter()
+        .map(|v| (v.expect("checked") * scale) as i64)
+        .collect())
 }
 
 fn column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Column, FileProblem> {
@@ -596,6 +699,8 @@ mod tests {
             features: vec!["a".into(), "b".into()],
             label: "y".into(),
             classes: 2,
+            timestamp: None,
+            weight: None,
         }
     }
 
@@ -614,6 +719,49 @@ mod tests {
         let d = read_file(&p, &schema()).unwrap();
         assert_eq!(d.features, vec![1.5, 1.0, 2.5, 0.0, 3.5, 1.0]);
         assert_eq!(d.labels, vec![1, 0, 1]);
+    }
+
+    #[test]
+    fn timestamp_and_weight_columns_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.parquet");
+        let ts = Column::new("ts".into(), [1_000i64, 2_000])
+            .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+            .unwrap();
+        write(
+            &p,
+            vec![
+                Column::new("a".into(), [1.0f32, 2.0]),
+                Column::new("b".into(), [3.0f32, 4.0]),
+                Column::new("y".into(), [0i64, 1]),
+                ts,
+                Column::new("w".into(), [0.5f64, 2.0]),
+            ],
+        );
+        let mut s = schema();
+        s.timestamp = Some("ts".into());
+        s.weight = Some("w".into());
+        let d = read_file(&p, &s).unwrap();
+        assert_eq!(d.times_us, vec![1_000_000, 2_000_000]);
+        assert_eq!(d.weights, vec![0.5, 2.0]);
+        // Unix seconds as numbers work too; a negative weight does not.
+        write(
+            &p,
+            vec![
+                Column::new("a".into(), [1.0f32]),
+                Column::new("b".into(), [3.0f32]),
+                Column::new("y".into(), [0i64]),
+                Column::new("ts".into(), [1.5f64]),
+                Column::new("w".into(), [-1.0f64]),
+            ],
+        );
+        let e = read_file(&p, &s).unwrap_err();
+        assert!(
+            matches!(e, FileProblem::BadValues { ref column, .. } if column == "w"),
+            "{e}"
+        );
+        s.weight = None;
+        assert_eq!(read_file(&p, &s).unwrap().times_us, vec![1_500_000]);
     }
 
     #[test]

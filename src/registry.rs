@@ -454,11 +454,9 @@ mod tests {
             .exists());
         let (_, back) = reg.load_model(1).unwrap();
         assert_eq!(back.weights(), vec![0.25, 0.25, 0.5]);
-        let x = crate::model::Dataset {
-            width: 3,
-            features: vec![0.1, 0.2, 0.3, -1.0, 2.0, 0.5],
-            labels: vec![0, 1],
-        };
+        let mut x = crate::model::Dataset::new(3);
+        x.push_row(&[0.1, 0.2, 0.3], 0);
+        x.push_row(&[-1.0, 2.0, 0.5], 1);
         assert_eq!(
             model.predict_proba(&x).unwrap(),
             back.predict_proba(&x).unwrap()

@@ -158,16 +158,26 @@ pub fn metric_value(s: &Scores, metric: Metric) -> f64 {
 /// weighting. Weights follow arrival order: the last row is the newest.
 fn prepare(policy: &Policy, rows: &Dataset, seed: u64) -> (Dataset, Option<Vec<f32>>) {
     let n = rows.len();
-    let weights: Option<Vec<f32>> = match policy.update.weighting.kind {
+    let w = &policy.update.weighting;
+    let weights: Option<Vec<f32>> = match w.kind {
         WeightingKind::None => None,
-        WeightingKind::Recency => {
-            let h = policy.update.weighting.half_life_rows;
-            Some(
+        WeightingKind::Column => Some(rows.weights.clone()),
+        WeightingKind::Recency => match w.half_life_seconds {
+            Some(h) => {
+                let newest = rows.times_us.iter().copied().max().unwrap_or(0);
+                Some(
+                    rows.times_us
+                        .iter()
+                        .map(|&t| 0.5f64.powf((newest - t) as f64 / 1e6 / h) as f32)
+                        .collect(),
+                )
+            }
+            None => Some(
                 (0..n)
-                    .map(|i| 0.5f64.powf((n - 1 - i) as f64 / h) as f32)
+                    .map(|i| 0.5f64.powf((n - 1 - i) as f64 / w.half_life_rows) as f32)
                     .collect(),
-            )
-        }
+            ),
+        },
     };
     let s = &policy.update.sample;
     let mut keep = ((n as f64) * s.fraction).round() as usize;
@@ -181,10 +191,7 @@ fn prepare(policy: &Policy, rows: &Dataset, seed: u64) -> (Dataset, Option<Vec<f
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5a3b1e_u64);
     let mut picked = index::sample(&mut rng, n, keep).into_vec();
     picked.sort_unstable(); // keep arrival order
-    let mut out = Dataset::new(rows.width);
-    for &i in &picked {
-        out.push_row(rows.row(i), rows.labels[i]);
-    }
+    let out = rows.select(&picked);
     let weights = weights.map(|w| picked.iter().map(|&i| w[i]).collect());
     (out, weights)
 }
@@ -688,5 +695,20 @@ mod tests {
         assert_eq!(w[99], 1.0);
         assert!((w[89] - 0.5).abs() < 1e-6);
         let _ = Init::HeNormal;
+    }
+
+    #[test]
+    fn time_recency_and_column_weights() {
+        let mut p = policy();
+        let mut data = rows(3, 10);
+        data.times_us = vec![0, 3_600_000_000, 7_200_000_000]; // 0 h, 1 h, 2 h
+        data.weights = vec![0.25, 1.0, 3.0];
+        p.update.weighting.kind = WeightingKind::Recency;
+        p.update.weighting.half_life_seconds = Some(3600.0);
+        let (_, w) = prepare(&p, &data, 1);
+        assert_eq!(w.unwrap(), vec![0.25, 0.5, 1.0]);
+        p.update.weighting.kind = WeightingKind::Column;
+        let (_, w) = prepare(&p, &data, 1);
+        assert_eq!(w.unwrap(), vec![0.25, 1.0, 3.0]);
     }
 }

@@ -46,6 +46,8 @@ fn check(extra_policy: &str) {
         features: meta.features.clone(),
         label: meta.label.clone(),
         classes: meta.architecture.classes as i64,
+        timestamp: None,
+        weight: None,
     };
     let data = read_file(&test_file, &schema).unwrap();
     let probs = model.predict_proba(&data).unwrap();

@@ -160,13 +160,16 @@ impl Reservoir {
         for i in 0..data.len() {
             self.seen += 1;
             if self.rows.len() < self.capacity {
-                self.rows.push_row(data.row(i), data.labels[i]);
+                self.rows.push_row_with(
+                    data.row(i),
+                    data.labels[i],
+                    data.weights[i],
+                    data.times_us[i],
+                );
             } else {
                 let j = self.rng.random_range(0..self.seen) as usize;
                 if j < self.capacity {
-                    let w = self.rows.width;
-                    self.rows.features[j * w..(j + 1) * w].copy_from_slice(data.row(i));
-                    self.rows.labels[j] = data.labels[i];
+                    self.rows.set_row_from(j, data, i);
                 }
             }
         }
@@ -365,11 +368,7 @@ impl Daemon {
     async fn install_live(&mut self, meta: VersionMeta, mlp: Classifier) {
         let baseline = meta.holdout.map(|s| s.accuracy);
         if self.ingestor.schema.is_none() {
-            self.ingestor.schema = Some(crate::ingest::Schema {
-                features: meta.features.clone(),
-                label: meta.label.clone(),
-                classes: meta.architecture.classes as i64,
-            });
+            self.ingestor.schema = Some(crate::ingest::Schema::of_version(&meta, &self.policy));
         }
         let for_scorer = mlp.clone();
         if let Err(e) = self.scorer.run(move |slot| *slot = Some(for_scorer)).await {
