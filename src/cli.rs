@@ -387,7 +387,13 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
     };
     tch::set_num_threads(policy.training.threads as i32);
     let seed = policy.training.seed.wrapping_add(live_version);
-    let data = UpdateData { old, new };
+    let lineage = match policy.update.ensemble.members {
+        crate::config::EnsembleMembers::LastVersions => {
+            registry.lineage(&meta, policy.update.ensemble.max_members.saturating_sub(2))
+        }
+        crate::config::EnsembleMembers::Grow => Vec::new(),
+    };
+    let data = UpdateData { old, new, lineage };
     tracing::info!(
         event = "update_started",
         trigger = "manual",

@@ -95,7 +95,7 @@ pub fn run(
         for (i, &strategy) in list.iter().enumerate() {
             let started = Instant::now();
             let lr = policy.update.fine_tune.learning_rate;
-            let built = update::build_candidate(strategy, policy, &base, &old, &new, lr, seed)
+            let built = update::build_candidate(strategy, policy, &base, &[], &old, &new, lr, seed)
                 .and_then(|(m, _)| update::score_on(&m, &test));
             let seconds = started.elapsed().as_secs_f64();
             match built {

@@ -287,16 +287,30 @@ impl Default for FineTuneConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnsembleMembers {
+    /// The live model's members plus the fresh model.
+    Grow,
+    /// The newest member of each of the last versions in the live model's
+    /// lineage (itself, its parent, ...) plus the fresh model.
+    LastVersions,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EnsembleConfig {
     /// At most this many members; the oldest is dropped beyond it.
     pub max_members: usize,
+    pub members: EnsembleMembers,
 }
 
 impl Default for EnsembleConfig {
     fn default() -> Self {
-        EnsembleConfig { max_members: 2 }
+        EnsembleConfig {
+            max_members: 2,
+            members: EnsembleMembers::Grow,
+        }
     }
 }
 

@@ -946,8 +946,8 @@ pub struct Scenario {
 }
 
 /// Rows of stable stream before the drift point in the drift scenarios: a
-/// version usually lives a while before its data drifts, and DDM's and
-/// Page-Hinkley's delays grow with it.
+/// version usually lives a while before its data drifts, and DDM's delay
+/// grows with the rows since its last reset.
 pub const PRE_DRIFT_ROWS: u64 = 10_000;
 
 impl Scenario {
@@ -1010,6 +1010,11 @@ impl Scenario {
         self.name = format!("{}, baseline {baseline_error}", self.name);
         self.baseline_error = baseline_error;
         self
+    }
+
+    /// Rows since the drift point, from 0 at the first drifted row.
+    fn row_after_drift(&self, row: u64) -> Option<u64> {
+        row.checked_sub(self.drift_at)
     }
 
     /// Total rows of one stream.
@@ -1078,12 +1083,6 @@ impl Iterator for ErrorStream<'_> {
     }
 }
 
-impl Scenario {
-    fn row_after_drift(&self, row: u64) -> Option<u64> {
-        row.checked_sub(self.drift_at)
-    }
-}
-
 /// One line of the evaluation table: a detector setting on a scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalRow {
@@ -1109,9 +1108,10 @@ pub struct EvalRow {
 }
 
 /// Runs `spec` over `scenario`'s stream for every seed. The detector is built
-/// with the scenario's `baseline_error` (what the holdout said). A `Drift` before the drift point is a false alarm, after which the
-/// detector is reset as the daemon would after an update; the first `Drift`
-/// after it ends the run.
+/// with the scenario's `baseline_error` (what the holdout said). A `Drift`
+/// before the drift point is a false alarm, after which the detector is reset
+/// as the daemon would after an update; the first `Drift` after the drift
+/// point ends the run.
 pub fn evaluate(spec: &DetectorSpec, scenario: &Scenario, seeds: Range<u64>) -> EvalRow {
     let mut runs = 0;
     let mut false_alarms = 0;

@@ -300,6 +300,27 @@ impl Registry {
         Ok((meta, model))
     }
 
+    /// The newest member of up to `n` ancestors of `meta` (parent first in
+    /// the walk), returned oldest first; unreadable ancestors end the walk.
+    pub fn lineage(&self, meta: &VersionMeta, n: usize) -> Vec<Mlp> {
+        let mut out = Vec::new();
+        let mut next = meta.parent;
+        while let (Some(v), true) = (next, out.len() < n) {
+            match self.load_model(v) {
+                Ok((m, model)) => {
+                    out.push(model.newest().clone());
+                    next = m.parent;
+                }
+                Err(e) => {
+                    tracing::warn!(version = v, error = %e, "lineage stops at an unreadable version");
+                    break;
+                }
+            }
+        }
+        out.reverse();
+        out
+    }
+
     pub fn live_version(&self) -> Result<Option<u64>, RegistryError> {
         let path = self.root.join("live.json");
         match fs::read(&path) {

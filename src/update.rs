@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{GraftData, Metric, Policy, WeightingKind};
+use crate::config::{EnsembleMembers, GraftData, Metric, Policy, WeightingKind};
 use crate::model::{
     self, Architecture, Classifier, Dataset, Mlp, ModelError, Scaler, Scores, TrainReport,
     TrainSettings,
@@ -91,6 +91,9 @@ pub struct UpdateData {
     pub old: Dataset,
     /// Rows since the live version, oldest first.
     pub new: Dataset,
+    /// For `update.ensemble.members = "last_versions"`: the newest member
+    /// of the live version's ancestors, oldest first (empty otherwise).
+    pub lineage: Vec<Mlp>,
 }
 
 /// One candidate's result.
@@ -275,10 +278,22 @@ fn graft(
     Ok((Classifier::Single(m), report))
 }
 
-/// The live members plus `fresh`, the oldest dropped beyond the cap, with
-/// equal weights.
-fn ensemble_with(policy: &Policy, live: &Classifier, fresh: Mlp) -> Result<Classifier, ModelError> {
-    let mut members: Vec<Mlp> = live.members().to_vec();
+/// The live members (or the lineage's newest members) plus `fresh`, the
+/// oldest dropped beyond the cap, with equal weights.
+fn ensemble_with(
+    policy: &Policy,
+    live: &Classifier,
+    lineage: &[Mlp],
+    fresh: Mlp,
+) -> Result<Classifier, ModelError> {
+    let mut members: Vec<Mlp> = match policy.update.ensemble.members {
+        EnsembleMembers::Grow => live.members().to_vec(),
+        EnsembleMembers::LastVersions => {
+            let mut m = lineage.to_vec();
+            m.push(live.newest().clone());
+            m
+        }
+    };
     members.push(fresh);
     let max = policy.update.ensemble.max_members.max(2);
     if members.len() > max {
@@ -298,10 +313,12 @@ const FRESH_SEED_OFFSET: u64 = 100;
 
 /// Builds one candidate (for fine-tuning strategies, at `learning_rate`).
 /// Returns the model, the training report, and the rows trained on.
+#[allow(clippy::too_many_arguments)]
 pub fn build_candidate(
     strategy: StrategyName,
     policy: &Policy,
     live: &Classifier,
+    lineage: &[Mlp],
     old: &Dataset,
     new_train: &Dataset,
     learning_rate: f64,
@@ -323,11 +340,11 @@ pub fn build_candidate(
         StrategyName::RefitAll => single(fit_fresh(policy, &all(), fresh_seed)),
         StrategyName::EnsembleNew => {
             let (fresh, report) = fit_fresh(policy, new_train, fresh_seed)?;
-            Ok((ensemble_with(policy, live, fresh)?, Some(report)))
+            Ok((ensemble_with(policy, live, lineage, fresh)?, Some(report)))
         }
         StrategyName::EnsembleAll => {
             let (fresh, report) = fit_fresh(policy, &all(), fresh_seed)?;
-            Ok((ensemble_with(policy, live, fresh)?, Some(report)))
+            Ok((ensemble_with(policy, live, lineage, fresh)?, Some(report)))
         }
         StrategyName::Graft => {
             let rows = match policy.update.graft.data {
@@ -376,10 +393,12 @@ pub fn score_on(model: &Classifier, holdout: &Dataset) -> Result<Scores, ModelEr
 
 /// Builds and scores one strategy, searching the fine-tuning rate grid when
 /// configured.
+#[allow(clippy::too_many_arguments)]
 pub fn run_candidate(
     strategy: StrategyName,
     policy: &Policy,
     live: &Classifier,
+    lineage: &[Mlp],
     old: &Dataset,
     new_train: &Dataset,
     holdout: &Dataset,
@@ -395,7 +414,7 @@ pub fn run_candidate(
     let mut tried = Vec::new();
     let mut last_err = None;
     for lr in rates {
-        match build_candidate(strategy, policy, live, old, new_train, lr, seed)
+        match build_candidate(strategy, policy, live, lineage, old, new_train, lr, seed)
             .and_then(|(m, r)| score_on(&m, holdout).map(|s| (m, s, r)))
         {
             Ok((model, scores, report)) => {
@@ -454,7 +473,14 @@ pub fn run_tournament(
     for &strategy in strategies {
         let started = Instant::now();
         let outcome = run_candidate(
-            strategy, policy, live, &data.old, &new_train, &holdout, seed,
+            strategy,
+            policy,
+            live,
+            &data.lineage,
+            &data.old,
+            &new_train,
+            &holdout,
+            seed,
         )
         .map_err(|e| e.to_string());
         candidates.push(Candidate {
@@ -561,7 +587,18 @@ mod tests {
         let live = live(&p, &old);
         let mut all = vec![StrategyName::None];
         all.extend(StrategyName::ALL_RETRAINING);
-        let t = run_tournament(&p, &live, &UpdateData { old, new }, &all, 3).unwrap();
+        let t = run_tournament(
+            &p,
+            &live,
+            &UpdateData {
+                old,
+                new,
+                lineage: vec![],
+            },
+            &all,
+            3,
+        )
+        .unwrap();
         assert_eq!(t.candidates.len(), 8);
         for c in &t.candidates {
             let b = c
@@ -606,15 +643,24 @@ mod tests {
         let mut p = policy();
         p.update.ensemble.max_members = 3;
         let data = rows(300, 6);
-        let m = |s| fit_fresh(&p, &data, s).unwrap().0;
-        let e = ensemble_with(&p, &Classifier::Single(m(1)), m(2)).unwrap();
-        let e = ensemble_with(&p, &e, m(3)).unwrap();
+        let base = p.clone();
+        let m = |s| fit_fresh(&base, &data, s).unwrap().0;
+        let e = ensemble_with(&p, &Classifier::Single(m(1)), &[], m(2)).unwrap();
+        let e = ensemble_with(&p, &e, &[], m(3)).unwrap();
         assert_eq!(e.members().len(), 3);
         let first_of_three = e.members()[0].to_safetensors().unwrap();
-        let e = ensemble_with(&p, &e, m(4)).unwrap();
+        let e = ensemble_with(&p, &e, &[], m(4)).unwrap();
         assert_eq!(e.members().len(), 3);
         assert!(e.members()[0].to_safetensors().unwrap() != first_of_three);
         assert_eq!(e.weights(), vec![1.0 / 3.0; 3]);
+
+        // "last_versions": the lineage's newest members, not the live
+        // ensemble's own members.
+        p.update.ensemble.members = EnsembleMembers::LastVersions;
+        let lineage = vec![m(10), m(11)];
+        let e = ensemble_with(&p, &e, &lineage, m(12)).unwrap();
+        assert_eq!(e.members().len(), 3);
+        assert!(e.members()[0].to_safetensors().unwrap() == lineage[1].to_safetensors().unwrap());
     }
 
     #[test]
@@ -633,7 +679,11 @@ mod tests {
         let t = run_tournament(
             &p,
             &live,
-            &UpdateData { old, new },
+            &UpdateData {
+                old,
+                new,
+                lineage: vec![],
+            },
             &[StrategyName::ContinueNew],
             1,
         )
@@ -654,6 +704,7 @@ mod tests {
             StrategyName::ContinueNew,
             &p,
             &live,
+            &[],
             &Dataset::new(20),
             &train,
             &hold,

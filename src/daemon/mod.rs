@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
-use crate::config::Policy;
+use crate::config::{EnsembleMembers, Policy};
 use crate::ingest::{FileEvent, FileProblem, Ingestor, NewFile, Outcome};
 use crate::model::{self, Classifier, Dataset, Mlp, ModelError, TrainSettings};
 use crate::monitor::{DriftAlert, Monitor};
@@ -756,7 +756,14 @@ impl Daemon {
         // Rows since the version but before the drift belong to the old
         // concept: they join the old rows for the *_all strategies.
         old.extend(&new_rows.before(from));
-        let data = UpdateData { old, new };
+        let lineage = match self.policy.update.ensemble.members {
+            EnsembleMembers::LastVersions => self.registry.lineage(
+                &live.meta,
+                self.policy.update.ensemble.max_members.saturating_sub(2),
+            ),
+            EnsembleMembers::Grow => Vec::new(),
+        };
+        let data = UpdateData { old, new, lineage };
         let strategies = self.policy.update.candidates.clone();
         let policy = self.policy.clone();
         let live_version = live.meta.version;
