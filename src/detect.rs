@@ -519,7 +519,7 @@ impl Detector for Adwin {
     fn update(&mut self, error: bool) -> Option<Severity> {
         self.insert(f64::from(u8::from(error)));
         self.rows += 1;
-        if self.rows % self.params.clock != 0 {
+        if !self.rows.is_multiple_of(self.params.clock) {
             return None;
         }
         let mut increased = false;
@@ -1950,30 +1950,5 @@ mod tests {
         assert!(abrupt.in_time_rate.unwrap() >= 0.95, "{abrupt:?}");
         let stable = evaluate(&spec, &Scenario::stable(REFERENCE_ERROR, 100_000), 0..20);
         assert!(stable.false_alarms_per_100k <= 1.0, "{stable:?}");
-    }
-
-    /// The full sweep behind the defaults:
-    /// `cargo test --release -- --ignored --nocapture detector_table`.
-    #[test]
-    #[ignore = "minutes in debug builds; run in release"]
-    fn detector_table() {
-        let seeds = |sc: &Scenario| {
-            if sc.shape == Shape::Stable {
-                0..200
-            } else {
-                0..500
-            }
-        };
-        let sweep = |scenarios: Vec<Scenario>| {
-            let mut rows = Vec::new();
-            for spec in candidate_specs() {
-                for sc in &scenarios {
-                    rows.push(evaluate(&spec, sc, seeds(sc)));
-                }
-            }
-            table(&rows)
-        };
-        println!("{}", sweep(reference_scenarios(REFERENCE_ERROR)));
-        println!("{}", sweep(robustness_scenarios()));
     }
 }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod daemon;
+pub mod detect;
 pub mod demo;
 pub mod fsutil;
 pub mod gen;
