@@ -555,8 +555,12 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
         );
         if let Some(a) = s.alerts.last() {
             println!(
-                "last alert: {} {} fell to {:.4} from {:.4}",
-                a.detector, a.metric, a.current, a.baseline
+                "last alert: {} ({:?}) at rolling {} {:.4}, baseline {}",
+                a.detector,
+                a.severity,
+                a.metric,
+                a.current,
+                fmt_opt(a.baseline)
             );
         }
         if let Some(u) = s.updates.last() {

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use crate::detect::DetectorSpec;
 use crate::update::StrategyName;
 
 /// One problem found in a policy file.
@@ -233,17 +234,21 @@ impl Default for TrainingConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MonitorConfig {
-    /// Rows in the rolling window.
+    /// Rows in the rolling window the live model's accuracy is reported over.
     pub window: usize,
-    /// Alert when rolling accuracy is this far (absolute) below the baseline.
-    pub max_accuracy_drop: f64,
+    /// Drift detectors fed with every row's error (empty: no drift
+    /// triggers, only the schedule and manual updates).
+    pub detectors: Vec<DetectorSpec>,
+    /// After a detector signals drift, it stays quiet for this many rows.
+    pub min_rows_between_alerts: u64,
 }
 
 impl Default for MonitorConfig {
     fn default() -> Self {
         MonitorConfig {
             window: 500,
-            max_accuracy_drop: 0.05,
+            detectors: vec![DetectorSpec::default()],
+            min_rows_between_alerts: 2000,
         }
     }
 }
@@ -719,14 +724,10 @@ impl Policy {
         if self.monitor.window < 10 {
             err("monitor.window", "must be at least 10 rows".into());
         }
-        if !(self.monitor.max_accuracy_drop > 0.0 && self.monitor.max_accuracy_drop < 1.0) {
-            err(
-                "monitor.max_accuracy_drop",
-                format!(
-                    "is {}; expected a value in (0, 1)",
-                    self.monitor.max_accuracy_drop
-                ),
-            );
+        for (i, d) in self.monitor.detectors.iter().enumerate() {
+            for (key, message) in d.validate() {
+                err(&format!("monitor.detectors[{i}].{key}"), message);
+            }
         }
         if let Err(e) = crate::daemon::schedule::parse_cron(&self.schedule.cron) {
             err("schedule.cron", e);
@@ -925,7 +926,18 @@ fn span_of_key(root: &DeTable<'_>, dotted: &str) -> Option<Range<usize>> {
     let mut best = None;
     let parts: Vec<&str> = dotted.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
-        let (key, value) = table.iter().find(|(k, _)| k.get_ref() == part)?;
+        // `name[3]` steps into the fourth element of an array of tables.
+        let (name, index) = match part.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (*part, None),
+        };
+        let (key, mut value) = table.iter().find(|(k, _)| k.get_ref() == name)?;
+        if let (Some(ix), DeValue::Array(items)) = (index, value.get_ref()) {
+            match items.get(ix) {
+                Some(item) => value = item,
+                None => return Some(key.span()),
+            }
+        }
         best = Some(if i + 1 == parts.len() {
             value.span()
         } else {
@@ -1095,6 +1107,24 @@ hidden = [20, 0]
         }
         // Each is pinned to its line.
         assert!(diags.iter().all(|d| d.line.is_some()), "{diags:?}");
+    }
+
+    #[test]
+    fn detector_settings_are_checked_and_located() {
+        let diags = Policy::parse(
+            "[data]\nfeatures = [\"a\"]\n[monitor]\n\
+             detectors = [{ kind = \"ddm\" },\n  { kind = \"adwin\", delta = 2.0 }]\n",
+        )
+        .unwrap_err();
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].key, "monitor.detectors[1].delta");
+        assert_eq!(diags[0].line, Some(5));
+        let diags = Policy::parse(
+            "[data]\nfeatures = [\"a\"]\n[monitor]\ndetectors = [{ kind = \"magic\" }]\n",
+        )
+        .unwrap_err();
+        assert_eq!(diags[0].line, Some(4), "{diags:?}");
+        assert!(Policy::parse("[data]\nfeatures = [\"a\"]\n[monitor]\ndetectors = []\n").is_ok());
     }
 
     #[test]

@@ -251,8 +251,15 @@ impl DemoSummary {
         }
         for a in &self.alerts {
             out.push_str(&format!(
-                "  {} rows after the live version went live: {} {} over the last {} rows fell to {:.3}, more than {} below the baseline {:.3}\n",
-                a.rows_since_live, a.detector, a.metric, a.window, a.current, a.threshold, a.baseline
+                "  {} rows after the live version went live: {} signalled {}; rolling {} over the last {} rows {:.3} (baseline {}), estimated error rate {:.3}\n",
+                a.rows_since_live,
+                a.detector,
+                format!("{:?}", a.severity).to_lowercase(),
+                a.metric,
+                a.window,
+                a.current,
+                f(a.baseline),
+                a.estimated_error
             ));
         }
         for u in &self.updates {

@@ -22,7 +22,7 @@ fn ingest_all(root: &std::path::Path, extra: &str, expect_files: u64) -> std::pa
     let text = std::fs::read_to_string(&policy).unwrap();
     std::fs::write(
         &policy,
-        text.replace("window = 200\n", "window = 200\nmax_accuracy_drop = 0.99\n"),
+        text.replace("window = 200\n", "window = 200\ndetectors = []\n"),
     )
     .unwrap();
     let mut child = spawn_daemon(&policy);

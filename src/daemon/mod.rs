@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::config::{EnsembleMembers, Policy};
+use crate::detect::Severity;
 use crate::ingest::{FileEvent, FileProblem, Ingestor, NewFile, Outcome};
 use crate::model::{self, Classifier, Dataset, Mlp, ModelError, TrainSettings};
 use crate::monitor::{DriftAlert, Monitor};
@@ -273,11 +274,7 @@ pub async fn run(
     let ingestor = Ingestor::open(&policy)?;
     let scorer = Worker::spawn("driftd-scorer", None::<Classifier>).map_err(DaemonError::Thread)?;
     let trainer = Worker::spawn("driftd-trainer", ()).map_err(DaemonError::Thread)?;
-    let monitor = Monitor::new(
-        policy.monitor.window,
-        policy.monitor.max_accuracy_drop,
-        None,
-    );
+    let monitor = new_monitor(&policy, None);
     let mut d = Daemon {
         policy,
         registry,
@@ -374,11 +371,7 @@ impl Daemon {
         if let Err(e) = self.scorer.run(move |slot| *slot = Some(for_scorer)).await {
             error!(error = %e, "cannot hand the live model to the scorer");
         }
-        self.monitor = Monitor::new(
-            self.policy.monitor.window,
-            self.policy.monitor.max_accuracy_drop,
-            baseline,
-        );
+        self.monitor = new_monitor(&self.policy, baseline);
         self.last_seq = meta.data.last_seq;
         self.status.live_version = Some(meta.version);
         self.status.baseline = baseline;
@@ -619,7 +612,7 @@ impl Daemon {
         let file_accuracy =
             correct.iter().filter(|&&c| c).count() as f64 / correct.len().max(1) as f64;
         let monitor_before = self.monitor.rows_seen();
-        let alert = self.monitor.observe(&correct);
+        let alerts = self.monitor.observe(&correct);
         let first_new = self.rows_total;
         self.rows_total += n;
         let new_rows = self.new_rows.get_or_insert_with(|| NewRows {
@@ -636,7 +629,7 @@ impl Daemon {
             self.reservoir_mut(width).add(&dropped);
         }
         self.status.rows_since_live = self.monitor.rows_seen();
-        if let Some(alert) = alert {
+        for alert in alerts {
             // Global row number of the row that raised the alert.
             let at = first_new + (alert.rows_since_live - monitor_before);
             self.raise_alert(alert, at);
@@ -646,31 +639,46 @@ impl Daemon {
 
     fn raise_alert(&mut self, alert: DriftAlert, at_row: u64) {
         let version = self.status.live_version.unwrap_or(0);
+        let severity = match alert.severity {
+            Severity::Warning => "warning",
+            Severity::Drift => "drift",
+        };
+        let sentence = match alert.baseline {
+            Some(b) => format!(
+                "accuracy over the last {} rows fell to {:.3}, {:.3} below the baseline {:.3} of version {version}",
+                alert.window,
+                alert.current,
+                b - alert.current,
+                b
+            ),
+            None => format!(
+                "accuracy over the last {} rows is {:.3} on version {version}",
+                alert.window, alert.current
+            ),
+        };
         warn!(
             event = "drift_alert",
             detector = %alert.detector,
+            severity,
             metric = %alert.metric,
-            baseline = alert.baseline,
+            baseline = ?alert.baseline,
             current = alert.current,
-            threshold = alert.threshold,
+            estimated_error = alert.estimated_error,
             window = alert.window,
             rows_since_live = alert.rows_since_live,
             live_version = version,
-            severity = "drift",
-            "accuracy over the last {} rows fell to {:.3}, {:.3} below the baseline {:.3} of version {} (threshold {})",
-            alert.window,
-            alert.current,
-            alert.baseline - alert.current,
-            alert.baseline,
-            version,
-            alert.threshold
+            "{sentence} ({} detector: {severity}, estimated error rate {:.3})",
+            alert.detector,
+            alert.estimated_error
         );
-        // Train on the rows after the alert: the rows before it mostly
-        // follow the old concept.
-        self.request(Pending {
-            kind: TriggerKind::Drift,
-            from_row: Some(at_row),
-        });
+        if alert.severity == Severity::Drift {
+            // Train on the rows after the alert: the rows before it mostly
+            // follow the old concept.
+            self.request(Pending {
+                kind: TriggerKind::Drift,
+                from_row: Some(at_row),
+            });
+        }
         self.status.alerts.push(alert);
         if self.status.alerts.len() > HISTORY_LIMIT {
             self.status.alerts.remove(0);
@@ -992,6 +1000,15 @@ impl Daemon {
         }
         self.status_tx.send_replace(self.status.clone());
     }
+}
+
+fn new_monitor(policy: &Policy, baseline: Option<f64>) -> Monitor {
+    Monitor::new(
+        policy.monitor.window,
+        &policy.monitor.detectors,
+        policy.monitor.min_rows_between_alerts,
+        baseline,
+    )
 }
 
 /// Logs one `candidate_scored` event per candidate.
