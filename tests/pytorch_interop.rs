@@ -22,13 +22,7 @@ fn python() -> String {
 fn check(extra_policy: &str) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let o = driftd(&[
-        "gen-data",
-        "reference",
-        "--out",
-        root.join("ref").to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    gen_reference(&root.join("ref"));
     let policy = write_policy(root, extra_policy);
     let o = driftd(&[
         "init",

@@ -162,13 +162,7 @@ fn dry_run_promotes_nothing_and_a_second_writer_is_refused() {
 fn compare_runs_the_reference_experiment_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let o = driftd(&[
-        "gen-data",
-        "reference",
-        "--out",
-        root.join("ref").to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    gen_reference(&root.join("ref"));
     let policy = write_policy(root, "");
     let r = |f: &str| root.join("ref").join(f).display().to_string();
     let (old, new, test) = (

@@ -117,3 +117,13 @@ pub fn gen_stream(dir: &Path, rows: usize, drift_at: Option<usize>, per_file: us
     let o = driftd(&args);
     assert!(o.status.success(), "gen-data failed: {}", stderr(&o));
 }
+
+/// The tutorial's split (old / new_train / new_test) with `gen-data reference`.
+pub fn gen_reference(dir: &Path) {
+    let o = driftd(&["gen-data", "reference", "--out", dir.to_str().unwrap()]);
+    assert!(
+        o.status.success(),
+        "gen-data reference failed: {}",
+        stderr(&o)
+    );
+}
