@@ -80,6 +80,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make an earlier version live again (default: the previous live one).
+    Rollback {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The version to go back to.
+        #[arg(long)]
+        to: Option<u64>,
+        /// Why, for the history.
+        #[arg(long, default_value = "manual rollback")]
+        reason: String,
+    },
+    /// Make any good version live.
+    Promote {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        version: u64,
+        /// Why, for the history.
+        #[arg(long, default_value = "manual promotion")]
+        reason: String,
+    },
     /// Run one update tournament now on the rows the daemon has seen.
     Update {
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -238,6 +258,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let policy = load_policy(&config)?;
             logging::init(format, "warn");
             versions(&policy, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rollback { config, to, reason } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, &policy.log.filter);
+            switch_live(&policy, to, true, &reason)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Promote {
+            config,
+            version,
+            reason,
+        } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, &policy.log.filter);
+            switch_live(&policy, Some(version), false, &reason)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Update {
@@ -495,6 +531,56 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
         (None, true) => println!("dry run: nothing promoted"),
         (None, false) => println!("nothing promoted"),
     }
+    Ok(())
+}
+
+/// `rollback` and `promote`: move the live pointer to a version that loads
+/// (checksums verified), under the registry lock, with a history entry. A
+/// running daemon follows the pointer.
+fn switch_live(policy: &Policy, to: Option<u64>, rollback: bool, reason: &str) -> Result<()> {
+    let registry = Registry::open(&policy.registry.dir)?;
+    let what = if rollback {
+        "driftd rollback"
+    } else {
+        "driftd promote"
+    };
+    let _lock = RegistryLock::acquire(registry.root(), what)?;
+    let live = registry.live_version()?;
+    let target = match to {
+        Some(v) => v,
+        None => {
+            // The version that was live before the current one.
+            let history = registry.history()?;
+            history
+                .iter()
+                .rev()
+                .find(|h| Some(h.version) == live)
+                .and_then(|h| h.previous)
+                .with_context(|| {
+                    format!(
+                        "the history of {} names no version before the live one; use --to VERSION",
+                        policy.registry.dir.display()
+                    )
+                })?
+        }
+    };
+    if Some(target) == live {
+        bail!("version {target} is already live");
+    }
+    registry
+        .load_model(target)
+        .with_context(|| format!("version {target} cannot be made live"))?;
+    let event = if rollback { "rollback" } else { "promote" };
+    registry.set_live(target, event, reason)?;
+    tracing::warn!(
+        event,
+        version = target,
+        previous = ?live,
+        reason,
+        "version {target} is live ({event} from {}): {reason}",
+        live.map(|v| v.to_string()).unwrap_or_else(|| "none".into())
+    );
+    println!("version {target} is live");
     Ok(())
 }
 

@@ -19,6 +19,10 @@ fn help_runs_with_an_empty_environment() {
         "init",
         "status",
         "versions",
+        "rollback",
+        "promote",
+        "update",
+        "compare",
         "gen-data",
     ] {
         assert!(stdout(&o).contains(cmd), "--help does not list {cmd}");
@@ -34,6 +38,10 @@ fn every_subcommand_has_help() {
         "init",
         "status",
         "versions",
+        "rollback",
+        "promote",
+        "update",
+        "compare",
         "gen-data",
     ] {
         let o = driftd(&[cmd, "--help"]);

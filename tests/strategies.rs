@@ -107,8 +107,16 @@ fn an_ensemble_version_survives_load_rollback_and_a_further_update() {
     // Roll back to 1 and forward to 2 again (the pointer switch a rollback
     // makes), then update the ensemble further on rows that arrive after
     // it: it grows to three members.
-    reg.set_live(1, "rollback", "test").unwrap();
-    reg.set_live(2, "promote", "test").unwrap();
+    let cfg = policy.to_str().unwrap();
+    let o = driftd(&["rollback", "--config", cfg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(reg.live_version().unwrap(), Some(1));
+    let o = driftd(&["promote", "--config", cfg, "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(reg.live_version().unwrap(), Some(2));
+    let o = driftd(&["promote", "--config", cfg, "7"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("version 7"), "{}", stderr(&o));
     for i in 6..=8 {
         write_rows(&inc.join(format!("p{i}.parquet")), &b, 200, 40 + i);
     }
