@@ -241,6 +241,9 @@ pub struct MonitorConfig {
     pub detectors: Vec<DetectorSpec>,
     /// After a detector signals drift, it stays quiet for this many rows.
     pub min_rows_between_alerts: u64,
+    /// A new version raises no drift alert before it has scored this many
+    /// rows (its detectors still see them).
+    pub min_rows_before_alert: u64,
 }
 
 impl Default for MonitorConfig {
@@ -249,6 +252,7 @@ impl Default for MonitorConfig {
             window: 500,
             detectors: vec![DetectorSpec::default()],
             min_rows_between_alerts: 2000,
+            min_rows_before_alert: 200,
         }
     }
 }
@@ -446,6 +450,10 @@ pub struct UpdateConfig {
     pub max_new_rows: usize,
     /// Bounded uniform sample of the rows older models were trained on.
     pub reservoir_rows: usize,
+    /// After an update, drift and schedule triggers wait this long.
+    pub cooldown_seconds: u64,
+    /// At most this many automatic updates start in any 24 hours.
+    pub max_updates_per_day: usize,
 }
 
 impl Default for UpdateConfig {
@@ -464,6 +472,8 @@ impl Default for UpdateConfig {
             min_new_rows: 500,
             max_new_rows: 100_000,
             reservoir_rows: 20_000,
+            cooldown_seconds: 600,
+            max_updates_per_day: 24,
         }
     }
 }

@@ -38,6 +38,7 @@ pub struct Monitor {
     baseline: Option<f64>,
     detectors: Vec<(Box<dyn Detector>, Option<u64>)>,
     min_rows_between_alerts: u64,
+    min_rows_before_alert: u64,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -59,6 +60,7 @@ impl Monitor {
         window: usize,
         specs: &[DetectorSpec],
         min_rows_between_alerts: u64,
+        min_rows_before_alert: u64,
         baseline: Option<f64>,
     ) -> Self {
         let baseline_error = baseline.map(|a| 1.0 - a);
@@ -73,6 +75,7 @@ impl Monitor {
                 .map(|s| (s.build(baseline_error), None))
                 .collect(),
             min_rows_between_alerts,
+            min_rows_before_alert,
         }
     }
 
@@ -115,8 +118,9 @@ impl Monitor {
                     continue;
                 };
                 let name = detector.name();
-                let quiet =
-                    last_drift.is_some_and(|at| self.rows_seen - at < self.min_rows_between_alerts);
+                let quiet = self.rows_seen < self.min_rows_before_alert
+                    || last_drift
+                        .is_some_and(|at| self.rows_seen - at < self.min_rows_between_alerts);
                 let already = alerts
                     .iter()
                     .any(|a| a.detector == name && a.severity == severity);
@@ -170,7 +174,7 @@ mod tests {
 
     #[test]
     fn one_drift_alert_per_episode() {
-        let mut m = Monitor::new(10, &[threshold(10, 0.2)], 100, Some(0.9));
+        let mut m = Monitor::new(10, &[threshold(10, 0.2)], 100, 0, Some(0.9));
         assert!(m.observe(&[true; 10]).is_empty());
         let alerts = m.observe(&[false; 6]);
         let drift: Vec<_> = alerts
@@ -190,7 +194,7 @@ mod tests {
 
     #[test]
     fn default_detector_catches_an_abrupt_drop() {
-        let mut m = Monitor::new(500, &[DetectorSpec::default()], 1000, Some(0.93));
+        let mut m = Monitor::new(500, &[DetectorSpec::default()], 1000, 200, Some(0.93));
         // 93% right for 3000 rows, then 60%.
         let before: Vec<bool> = (0..3000).map(|i| i % 100 >= 7).collect();
         assert!(m.observe(&before).is_empty());
@@ -208,8 +212,15 @@ mod tests {
     }
 
     #[test]
+    fn no_alert_before_the_minimum_rows_of_a_version() {
+        let mut m = Monitor::new(10, &[threshold(10, 0.2)], 100, 50, Some(0.9));
+        assert!(m.observe(&[false; 49]).is_empty());
+        assert!(!m.observe(&[false; 2]).is_empty());
+    }
+
+    #[test]
     fn first_full_window_is_the_baseline_when_none_is_given() {
-        let mut m = Monitor::new(4, &[], 100, None);
+        let mut m = Monitor::new(4, &[], 100, 0, None);
         m.observe(&[true, true, true, false]);
         assert_eq!(m.baseline(), Some(0.75));
         assert_eq!(m.rolling_accuracy(), Some(0.75));

@@ -182,3 +182,46 @@ async fn update_memory_is_bounded_by_the_reservoir_however_many_rows_arrive() {
     d.stop.send(()).unwrap();
     d.task.await.unwrap().unwrap();
 }
+
+async fn two_schedule_fires(extra: &str, seed: u64) -> Status {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy_with(dir.path(), None, extra);
+    stream(&p.data.dir, 1500, seed);
+    let mut d = start(p);
+    wait(&mut d.status, "1500 rows", |s| {
+        s.rows_ingested == 1500 && s.live_version.is_some()
+    })
+    .await;
+    d.triggers.send(Trigger::Schedule).await.unwrap();
+    wait(&mut d.status, "the first update", |s| {
+        !s.updates.is_empty() && !s.update_running
+    })
+    .await;
+    d.triggers.send(Trigger::Schedule).await.unwrap();
+    let s = wait(&mut d.status, "the second fire handled", |s| {
+        s.triggers == 2
+    })
+    .await;
+    d.stop.send(()).unwrap();
+    d.task.await.unwrap().unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cooldown_suppresses_a_fire_right_after_an_update() {
+    let s = two_schedule_fires("[update]\ncooldown_seconds = 3600\n", 15).await;
+    assert_eq!(s.updates.len(), 1);
+    assert_eq!(s.triggers_suppressed, 1);
+    assert!(!s.update_pending);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_cap_holds() {
+    let s = two_schedule_fires(
+        "[update]\ncooldown_seconds = 0\nmax_updates_per_day = 1\n",
+        16,
+    )
+    .await;
+    assert_eq!(s.updates.len(), 1);
+    assert_eq!(s.triggers_suppressed, 1);
+}

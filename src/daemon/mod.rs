@@ -102,6 +102,12 @@ pub struct Status {
     pub updates: Vec<UpdateSummary>,
     pub update_running: bool,
     pub update_pending: bool,
+    /// Triggers received (alerts, schedule fires, manual requests) and how
+    /// many of them the cooldown or the daily cap suppressed.
+    #[serde(default)]
+    pub triggers: u64,
+    #[serde(default)]
+    pub triggers_suppressed: u64,
     pub trace: Vec<TracePoint>,
     pub updated_at: Option<chrono::DateTime<Utc>>,
     /// Set in the last status a daemon writes when it stops cleanly.
@@ -250,6 +256,10 @@ struct Daemon {
     status_tx: watch::Sender<Status>,
     last_file: Option<String>,
     last_seq: u64,
+    /// When recent updates started (for the daily cap) and the last ended
+    /// (for the cooldown).
+    update_starts: Vec<tokio::time::Instant>,
+    last_update_end: Option<tokio::time::Instant>,
 }
 
 /// Runs the daemon until `shutdown` resolves. `triggers` carries schedule
@@ -296,6 +306,8 @@ pub async fn run(
         status_tx,
         last_file: None,
         last_seq: 0,
+        update_starts: Vec::new(),
+        last_update_end: None,
     };
     d.load_live().await?;
     d.restore_buffers().await;
@@ -701,6 +713,12 @@ impl Daemon {
 
     /// Coalesces triggers: at most one update waits behind a running one.
     fn request(&mut self, p: Pending) {
+        self.status.triggers += 1;
+        if let Some(reason) = self.suppressed(p.kind) {
+            self.status.triggers_suppressed += 1;
+            debug!(trigger = p.kind.as_str(), reason = %reason, "update trigger suppressed: {reason}");
+            return;
+        }
         match &mut self.pending {
             Some(existing) => {
                 debug!(
@@ -715,6 +733,31 @@ impl Daemon {
             None => self.pending = Some(p),
         }
         self.status.update_pending = true;
+    }
+
+    /// Why an automatic trigger must not start an update now (a manual
+    /// request is an operator's decision and is never suppressed).
+    fn suppressed(&mut self, kind: TriggerKind) -> Option<String> {
+        if kind == TriggerKind::Manual {
+            return None;
+        }
+        let now = tokio::time::Instant::now();
+        let day = Duration::from_secs(24 * 3600);
+        self.update_starts.retain(|t| now.duration_since(*t) < day);
+        let cooldown = Duration::from_secs(self.policy.update.cooldown_seconds);
+        if let Some(last) = self.last_update_end {
+            if now.duration_since(last) < cooldown {
+                return Some(format!(
+                    "in the cooldown of {}s after the last update",
+                    cooldown.as_secs()
+                ));
+            }
+        }
+        let cap = self.policy.update.max_updates_per_day;
+        if self.update_starts.len() >= cap {
+            return Some(format!("{cap} updates already ran in the last 24 hours"));
+        }
+        None
     }
 
     fn maybe_start_update(&mut self) {
@@ -796,6 +839,7 @@ impl Daemon {
         });
         match job {
             Ok(result) => {
+                self.update_starts.push(tokio::time::Instant::now());
                 self.running = Some(RunningUpdate {
                     kind: pending.kind,
                     end_row,
@@ -813,6 +857,7 @@ impl Daemon {
 
     async fn finish_update(&mut self, running: RunningUpdate, result: Result<Tournament, String>) {
         self.status.update_running = false;
+        self.last_update_end = Some(tokio::time::Instant::now());
         let seconds = running.started.elapsed().as_secs_f64();
         let tournament = match result {
             Ok(t) => t,
@@ -1007,6 +1052,7 @@ fn new_monitor(policy: &Policy, baseline: Option<f64>) -> Monitor {
         policy.monitor.window,
         &policy.monitor.detectors,
         policy.monitor.min_rows_between_alerts,
+        policy.monitor.min_rows_before_alert,
         baseline,
     )
 }
