@@ -68,6 +68,7 @@ fn check(extra_policy: &str) {
         stderr(&o)
     );
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    println!("PyTorch check: {report}");
     assert_eq!(report["rows"], 250);
     assert!(report["max_abs_diff"].as_f64().unwrap() < 1e-5);
 }
