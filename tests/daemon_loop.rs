@@ -225,3 +225,30 @@ async fn the_daily_cap_holds() {
     assert_eq!(s.updates.len(), 1);
     assert_eq!(s.triggers_suppressed, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_missed_while_down_runs_once_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // Weekly; the last fire the daemon took was three weeks ago.
+    let p = policy(dir.path(), Some("0 0 3 * * Mon"));
+    std::fs::create_dir_all(&p.state.dir).unwrap();
+    let three_weeks_ago = chrono::Utc::now() - chrono::Duration::days(21);
+    driftd::daemon::schedule::ScheduleState {
+        last_fire: three_weeks_ago,
+    }
+    .save(&p.state.dir)
+    .unwrap();
+    stream(&p.data.dir, 1000, 17);
+    let state_dir = p.state.dir.clone();
+    let mut d = start(p);
+    let s = wait(&mut d.status, "the caught-up update", |s| {
+        s.updates.iter().any(|u| u.trigger == TriggerKind::Schedule) && !s.update_running
+    })
+    .await;
+    // One missed week or three: one update.
+    assert_eq!(s.triggers, 1);
+    let saved = driftd::daemon::schedule::ScheduleState::load(&state_dir).unwrap();
+    assert!(saved.last_fire > three_weeks_ago);
+    d.stop.send(()).unwrap();
+    d.task.await.unwrap().unwrap();
+}

@@ -311,6 +311,9 @@ pub async fn run(
     };
     d.load_live().await?;
     d.restore_buffers().await;
+    if d.policy.schedule.enabled {
+        d.catch_up_schedule();
+    }
     let scheduler = if d.policy.schedule.enabled {
         Some(
             schedule::start(&d.policy.schedule, triggers_tx.clone())
@@ -697,10 +700,42 @@ impl Daemon {
         }
     }
 
+    fn record_fire(&self, at: chrono::DateTime<Utc>) {
+        let state = schedule::ScheduleState { last_fire: at };
+        if let Err(e) = state.save(&self.policy.state.dir) {
+            warn!(error = %e, "cannot persist the schedule state; a fire missed while down may run again");
+        }
+    }
+
+    /// A fire missed while the daemon was down runs once now. On a first
+    /// start there is nothing to catch up: the schedule starts from now.
+    fn catch_up_schedule(&mut self) {
+        let now = Utc::now();
+        let Some(state) = schedule::ScheduleState::load(&self.policy.state.dir) else {
+            self.record_fire(now);
+            return;
+        };
+        if let Some(missed) = schedule::missed_fire(&self.policy.schedule, state.last_fire, now) {
+            info!(
+                event = "schedule_fired",
+                scheduled = %missed,
+                actual = %now,
+                "the update scheduled for {missed} was missed while driftd was down; running it now"
+            );
+            self.record_fire(now);
+            self.request(Pending {
+                kind: TriggerKind::Schedule,
+                from_row: None,
+            });
+        }
+    }
+
     fn on_trigger(&mut self, trigger: Trigger) {
         let kind = match trigger {
             Trigger::Schedule => {
-                info!(event = "schedule_fired", scheduled = %Utc::now(), "the update schedule fired");
+                let now = Utc::now();
+                info!(event = "schedule_fired", scheduled = %now, actual = %now, "the update schedule fired");
+                self.record_fire(now);
                 TriggerKind::Schedule
             }
             Trigger::Manual => TriggerKind::Manual,

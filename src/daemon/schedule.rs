@@ -37,6 +37,42 @@ pub fn next_fire(config: &ScheduleConfig, after: DateTime<Utc>) -> Option<DateTi
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// The last scheduled fire the daemon took, persisted in
+/// `state/schedule.json` so a fire missed while it was down runs once at the
+/// next start (like systemd's `Persistent=true`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ScheduleState {
+    pub last_fire: DateTime<Utc>,
+}
+
+impl ScheduleState {
+    pub fn load(state_dir: &std::path::Path) -> Option<ScheduleState> {
+        let bytes = std::fs::read(state_dir.join("schedule.json")).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub fn save(&self, state_dir: &std::path::Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec(self).expect("schedule state serializes");
+        crate::fsutil::write_atomic(&state_dir.join("schedule.json"), &json)
+    }
+}
+
+/// The scheduled time of a fire missed since `last_fire`, if any: the most
+/// recent occurrence at or before `now` that is after `last_fire`.
+pub fn missed_fire(
+    config: &ScheduleConfig,
+    last_fire: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let tz: chrono_tz::Tz = config.timezone.parse().ok()?;
+    let cron = parse_cron(&config.cron).ok()?;
+    let previous = cron
+        .find_previous_occurrence(&now.with_timezone(&tz), true)
+        .ok()?
+        .with_timezone(&Utc);
+    (previous > last_fire).then_some(previous)
+}
+
 /// Starts the scheduler; each fire sends [`Trigger::Schedule`].
 pub async fn start(
     config: &ScheduleConfig,
@@ -72,6 +108,16 @@ mod tests {
         let after = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap(); // a Thursday
         let next = next_fire(&cfg, after).unwrap();
         assert_eq!(next, Utc.with_ymd_and_hms(2026, 11, 30, 3, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn a_fire_missed_while_down_is_found_once() {
+        let cfg = ScheduleConfig::default(); // Mondays 03:00 UTC
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap(); // Thursday
+        let monday = Utc.with_ymd_and_hms(2026, 11, 23, 3, 0, 0).unwrap();
+        let before = Utc.with_ymd_and_hms(2026, 11, 16, 3, 0, 0).unwrap();
+        assert_eq!(missed_fire(&cfg, before, now), Some(monday));
+        assert_eq!(missed_fire(&cfg, monday, now), None);
     }
 
     #[test]
