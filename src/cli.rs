@@ -594,9 +594,7 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
         None
     };
     if json {
-        let running = status
-            .as_ref()
-            .is_some_and(|s| !s.stopped && Path::new(&format!("/proc/{}", s.pid)).exists());
+        let running = status.as_ref().is_some_and(daemon_running);
         let v = serde_json::json!({
             "live_version": live,
             "next_scheduled_update": next,
@@ -621,7 +619,7 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
         None => println!("live version: none (the registry is empty)"),
     }
     if let Some(s) = status {
-        let running = !s.stopped && Path::new(&format!("/proc/{}", s.pid)).exists();
+        let running = daemon_running(&s);
         println!(
             "daemon {} (pid {}, status of {}): {} files ingested, {} quarantined, {} rows",
             if running { "running" } else { "not running" },
@@ -662,6 +660,12 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A status file's daemon is running if it did not say it stopped and its
+/// process exists.
+fn daemon_running(s: &daemon::Status) -> bool {
+    !s.stopped && Path::new(&format!("/proc/{}", s.pid)).exists()
 }
 
 fn fmt_opt(v: Option<f64>) -> String {

@@ -182,12 +182,7 @@ fn prepare(policy: &Policy, rows: &Dataset, seed: u64) -> (Dataset, Option<Vec<f
             ),
         },
     };
-    let s = &policy.update.sample;
-    let mut keep = ((n as f64) * s.fraction).round() as usize;
-    if s.max_rows > 0 {
-        keep = keep.min(s.max_rows);
-    }
-    let keep = keep.clamp(1.min(n), n);
+    let keep = sample_size(policy, n);
     if keep == n {
         return (rows.clone(), weights);
     }
@@ -366,7 +361,8 @@ fn rows_for(strategy: StrategyName, policy: &Policy, old: usize, new: usize) -> 
     }
 }
 
-fn sampled(policy: &Policy, n: usize) -> usize {
+/// Rows kept of `n` by `update.sample` (fraction, then the row cap).
+fn sample_size(policy: &Policy, n: usize) -> usize {
     let s = &policy.update.sample;
     let mut keep = ((n as f64) * s.fraction).round() as usize;
     if s.max_rows > 0 {
@@ -428,7 +424,7 @@ pub fn run_candidate(
                         model,
                         scores,
                         report,
-                        train_rows: sampled(
+                        train_rows: sample_size(
                             policy,
                             rows_for(strategy, policy, old.len(), new_train.len()),
                         ),

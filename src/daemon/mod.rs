@@ -1069,9 +1069,18 @@ impl Daemon {
         Ok(version)
     }
 
+    /// Publishes the status when it changed: an idle poll writes nothing
+    /// (status.json is fsynced, and the poll may run many times a second).
     fn publish(&mut self) {
-        self.status.updated_at = Some(Utc::now());
         self.status.rolling_accuracy = self.monitor.rolling_accuracy();
+        {
+            let last = self.status_tx.borrow();
+            self.status.updated_at = last.updated_at;
+            if *last == self.status && last.pid != 0 {
+                return;
+            }
+        }
+        self.status.updated_at = Some(Utc::now());
         let path = self.policy.state.dir.join("status.json");
         if let Ok(json) = serde_json::to_vec(&self.status) {
             if let Err(e) = crate::fsutil::write_atomic(&path, &json) {
