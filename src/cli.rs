@@ -384,6 +384,10 @@ fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
                 last_file: files.last().map(|p| p.display().to_string()),
                 last_seq: 0,
             },
+            input_profile: Some(crate::input_drift::InputProfile::from_dataset(
+                &rows,
+                &schema.features,
+            )),
         },
     )?;
     println!(
@@ -469,6 +473,10 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
                     last_file: manifest.ingested_in_order().last().map(|(n, _)| n.clone()),
                     last_seq: manifest.next_seq,
                 },
+                input_profile: Some(crate::input_drift::InputProfile::from_dataset(
+                    &data.new,
+                    &meta.features,
+                )),
             },
         )?;
         promoted = Some(meta.version);
@@ -637,6 +645,26 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
             fmt_opt(s.baseline),
             s.rows_since_live
         );
+        if let Some(m) = &s.metrics {
+            print_metrics(&format!("last {} rows", m.rows), m);
+        }
+        if let Some(m) = &s.time_window_metrics {
+            print_metrics(
+                &format!(
+                    "last {}s ({} rows)",
+                    policy.monitor.time_window_seconds, m.rows
+                ),
+                m,
+            );
+        }
+        if !s.input_drift.is_empty() {
+            let moved: Vec<String> = s
+                .input_drift
+                .iter()
+                .map(|f| format!("{} PSI {:.3} KS {:.3}", f.feature, f.psi, f.ks_statistic))
+                .collect();
+            println!("input drift (most moved): {}", moved.join("; "));
+        }
         if let Some(a) = s.alerts.last() {
             println!(
                 "last alert: {} ({:?}) at rolling {} {:.4}, baseline {}",
@@ -666,6 +694,29 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
 /// process exists.
 fn daemon_running(s: &daemon::Status) -> bool {
     !s.stopped && Path::new(&format!("/proc/{}", s.pid)).exists()
+}
+
+/// One line of overall metrics, then one per class.
+fn print_metrics(label: &str, m: &crate::monitor::WindowMetrics) {
+    println!(
+        "{label}: accuracy {:.4}, log loss {:.4}{}",
+        m.accuracy,
+        m.log_loss,
+        m.auc
+            .map(|a| format!(", ROC AUC {a:.4}"))
+            .unwrap_or_default()
+    );
+    for c in &m.classes {
+        println!(
+            "  class {}: precision {} recall {} F1 {}; labels {:.1}%, predictions {:.1}%",
+            c.class,
+            fmt_opt(c.precision),
+            fmt_opt(c.recall),
+            fmt_opt(c.f1),
+            100.0 * c.label_share,
+            100.0 * c.predicted_share
+        );
+    }
 }
 
 fn fmt_opt(v: Option<f64>) -> String {

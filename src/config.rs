@@ -239,11 +239,58 @@ pub struct MonitorConfig {
     /// Drift detectors fed with every row's error (empty: no drift
     /// triggers, only the schedule and manual updates).
     pub detectors: Vec<DetectorSpec>,
-    /// After a detector signals drift, it stays quiet for this many rows.
-    pub min_rows_between_alerts: u64,
+    /// A drift episode is over (and its detector re-armed) once the
+    /// rolling accuracy over a full window is back within this much of the
+    /// baseline.
+    pub recovery_margin: f64,
+    /// While an episode lasts, the alert is repeated after this many rows
+    /// (0: never; only a recovery re-arms the detector).
+    pub realert_after_rows: u64,
     /// A new version raises no drift alert before it has scored this many
     /// rows (its detectors still see them).
     pub min_rows_before_alert: u64,
+    /// Metrics are also reported over the rows of the last this many
+    /// seconds (by the timestamp column, else arrival time; 0: off).
+    pub time_window_seconds: u64,
+    /// At most this many rows are kept for the time window.
+    pub time_window_max_rows: usize,
+    /// Input drift: feature distributions against the live version's.
+    pub input: InputDriftConfig,
+}
+
+/// `[monitor.input]`: input drift without labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InputDriftConfig {
+    pub enabled: bool,
+    /// Recent rows compared with the training distribution.
+    pub window: usize,
+    /// A comparison runs every this many rows.
+    pub check_every: usize,
+    /// A feature has moved when its population stability index reaches
+    /// this…
+    pub psi_threshold: f64,
+    /// …or its Kolmogorov–Smirnov p-value is below this divided by the
+    /// number of features.
+    pub ks_p_value: f64,
+    /// Features named in an input alert (the most moved first).
+    pub report_features: usize,
+    /// Whether an input alert also triggers an update (else it only warns).
+    pub trigger_update: bool,
+}
+
+impl Default for InputDriftConfig {
+    fn default() -> Self {
+        InputDriftConfig {
+            enabled: true,
+            window: 1000,
+            check_every: 500,
+            psi_threshold: 0.25,
+            ks_p_value: 0.001,
+            report_features: 3,
+            trigger_update: false,
+        }
+    }
 }
 
 impl Default for MonitorConfig {
@@ -251,8 +298,12 @@ impl Default for MonitorConfig {
         MonitorConfig {
             window: 500,
             detectors: vec![DetectorSpec::default()],
-            min_rows_between_alerts: 2000,
+            recovery_margin: 0.02,
+            realert_after_rows: 5000,
             min_rows_before_alert: 200,
+            time_window_seconds: 3600,
+            time_window_max_rows: 100_000,
+            input: InputDriftConfig::default(),
         }
     }
 }
@@ -454,6 +505,30 @@ pub struct UpdateConfig {
     pub cooldown_seconds: u64,
     /// At most this many automatic updates start in any 24 hours.
     pub max_updates_per_day: usize,
+    /// Automatic rollback of a promotion that scores worse live.
+    pub rollback: RollbackConfig,
+}
+
+/// `[update.rollback]`: after a promotion the new version is on probation
+/// for `watch_rows` rows; if its accuracy on them is below the previous
+/// version's rolling accuracy before the promotion by more than `margin`,
+/// the daemon makes the previous version live again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RollbackConfig {
+    pub enabled: bool,
+    pub watch_rows: u64,
+    pub margin: f64,
+}
+
+impl Default for RollbackConfig {
+    fn default() -> Self {
+        RollbackConfig {
+            enabled: true,
+            watch_rows: 1000,
+            margin: 0.05,
+        }
+    }
 }
 
 impl Default for UpdateConfig {
@@ -474,6 +549,7 @@ impl Default for UpdateConfig {
             reservoir_rows: 20_000,
             cooldown_seconds: 600,
             max_updates_per_day: 24,
+            rollback: RollbackConfig::default(),
         }
     }
 }
@@ -734,6 +810,40 @@ impl Policy {
         if self.monitor.window < 10 {
             err("monitor.window", "must be at least 10 rows".into());
         }
+        if !(0.0..1.0).contains(&self.monitor.recovery_margin) {
+            err(
+                "monitor.recovery_margin",
+                format!(
+                    "is {}; expected a value in [0, 1)",
+                    self.monitor.recovery_margin
+                ),
+            );
+        }
+        if self.monitor.time_window_seconds > 0 && self.monitor.time_window_max_rows == 0 {
+            err(
+                "monitor.time_window_max_rows",
+                "must be at least 1 when monitor.time_window_seconds is set".into(),
+            );
+        }
+        let input = &self.monitor.input;
+        if input.window < 50 {
+            err("monitor.input.window", "must be at least 50 rows".into());
+        }
+        if input.check_every == 0 {
+            err("monitor.input.check_every", "must be at least 1 row".into());
+        }
+        if input.psi_threshold.is_nan() || input.psi_threshold <= 0.0 {
+            err(
+                "monitor.input.psi_threshold",
+                format!("is {}; expected a positive number", input.psi_threshold),
+            );
+        }
+        if !(input.ks_p_value > 0.0 && input.ks_p_value < 1.0) {
+            err(
+                "monitor.input.ks_p_value",
+                format!("is {}; expected a value in (0, 1)", input.ks_p_value),
+            );
+        }
         for (i, d) in self.monitor.detectors.iter().enumerate() {
             for (key, message) in d.validate() {
                 err(&format!("monitor.detectors[{i}].{key}"), message);
@@ -824,6 +934,18 @@ impl Policy {
         }
         if u.min_holdout_rows == 0 {
             err("update.min_holdout_rows", "must be at least 1".into());
+        }
+        if u.rollback.watch_rows == 0 {
+            err(
+                "update.rollback.watch_rows",
+                "must be at least 1 row".into(),
+            );
+        }
+        if !(u.rollback.margin.is_finite() && u.rollback.margin >= 0.0) {
+            err(
+                "update.rollback.margin",
+                format!("is {}; expected a non-negative number", u.rollback.margin),
+            );
         }
         if !(u.min_improvement.is_finite() && u.min_improvement >= 0.0) {
             err(

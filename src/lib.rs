@@ -17,6 +17,7 @@ pub mod detect;
 pub mod fsutil;
 pub mod gen;
 pub mod ingest;
+pub mod input_drift;
 pub mod lock;
 pub mod logging;
 pub mod model;

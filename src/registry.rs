@@ -122,6 +122,10 @@ pub struct VersionMeta {
     pub live_holdout: Option<Scores>,
     pub leaderboard: Vec<CandidateScore>,
     pub driftd_version: String,
+    /// The distribution of the rows the version was trained and judged on,
+    /// for input-drift checks (absent for versions made before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_profile: Option<crate::input_drift::InputProfile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -434,6 +438,7 @@ mod tests {
             leaderboard: vec![],
             members: vec![],
             driftd_version: "test".into(),
+            input_profile: None,
         }
     }
 

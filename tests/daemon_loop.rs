@@ -183,72 +183,94 @@ async fn update_memory_is_bounded_by_the_reservoir_however_many_rows_arrive() {
     d.task.await.unwrap().unwrap();
 }
 
-async fn two_schedule_fires(extra: &str, seed: u64) -> Status {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_that_scores_worse_live_is_rolled_back() {
     let dir = tempfile::tempdir().unwrap();
-    let p = policy_with(dir.path(), None, extra);
-    stream(&p.data.dir, 1500, seed);
+    // No drift detectors: the updates here are the test's own.
+    let p = policy_with(
+        dir.path(),
+        None,
+        "[update]\ncandidates = [\"refit_new\", \"continue_new\"]\n\
+         [update.rollback]\nwatch_rows = 500\nmargin = 0.05\n",
+    );
+    let mut p = p;
+    p.monitor.detectors.clear();
+    // 1500 rows of one concept, then 1000 of a drifted one, staged outside
+    // the data directory and moved in a few files at a time.
+    let staging = dir.path().join("staging");
+    let spec = gen::StreamSpec {
+        rows: 2500,
+        concept: gen::ClassificationSpec::reference(31),
+        drift_at: vec![1500],
+        drift_width: 0,
+        drift_magnitude: 1.0,
+        rows_per_file: 250,
+        timestamps: None,
+        seed: 31,
+    };
+    let files = gen::write_stream(&staging, &spec).unwrap();
+    let incoming = p.data.dir.clone();
+    let registry_dir = p.registry.dir.clone();
+    let feed = |range: std::ops::Range<usize>| {
+        for f in &files[range] {
+            std::fs::rename(f, incoming.join(f.file_name().unwrap())).unwrap();
+        }
+    };
+    feed(0..6);
     let mut d = start(p);
-    wait(&mut d.status, "1500 rows", |s| {
-        s.rows_ingested == 1500 && s.live_version.is_some()
+    wait(&mut d.status, "version 1 and 1500 rows", |s| {
+        s.live_version == Some(1) && s.rows_ingested == 1500
     })
     .await;
-    d.triggers.send(Trigger::Schedule).await.unwrap();
-    wait(&mut d.status, "the first update", |s| {
+    d.triggers.send(Trigger::Manual).await.unwrap();
+    let s = wait(&mut d.status, "the update", |s| {
         !s.updates.is_empty() && !s.update_running
     })
     .await;
-    d.triggers.send(Trigger::Schedule).await.unwrap();
-    let s = wait(&mut d.status, "the second fire handled", |s| {
-        s.triggers == 2
+    assert_eq!(
+        s.live_version,
+        Some(2),
+        "the update promotes: {:?}",
+        s.updates[0]
+    );
+    let winner = s.updates[0]
+        .leaderboard
+        .iter()
+        .find(|c| c.promoted)
+        .unwrap()
+        .strategy
+        .clone();
+
+    // The concept changes right after the promotion: version 2's first 500
+    // rows score far below version 1's rolling accuracy before it.
+    feed(6..10);
+    let s = wait(&mut d.status, "the rollback", |s| s.rollbacks == 1).await;
+    assert_eq!(s.live_version, Some(1));
+    let history = std::fs::read_to_string(registry_dir.join("history.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "rollback");
+    assert_eq!(last["version"], 1);
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("version 2 scored"),
+        "{last}"
+    );
+
+    // The next update leaves the rolled-back strategy out.
+    d.triggers.send(Trigger::Manual).await.unwrap();
+    let s = wait(&mut d.status, "the next update", |s| {
+        s.updates.len() == 2 && !s.update_running
     })
     .await;
-    d.stop.send(()).unwrap();
-    d.task.await.unwrap().unwrap();
-    s
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cooldown_suppresses_a_fire_right_after_an_update() {
-    let s = two_schedule_fires("[update]\ncooldown_seconds = 3600\n", 15).await;
-    assert_eq!(s.updates.len(), 1);
-    assert_eq!(s.triggers_suppressed, 1);
-    assert!(!s.update_pending);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_daily_cap_holds() {
-    let s = two_schedule_fires(
-        "[update]\ncooldown_seconds = 0\nmax_updates_per_day = 1\n",
-        16,
-    )
-    .await;
-    assert_eq!(s.updates.len(), 1);
-    assert_eq!(s.triggers_suppressed, 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fire_missed_while_down_runs_once_at_start() {
-    let dir = tempfile::tempdir().unwrap();
-    // Weekly; the last fire the daemon took was three weeks ago.
-    let p = policy(dir.path(), Some("0 0 3 * * Mon"));
-    std::fs::create_dir_all(&p.state.dir).unwrap();
-    let three_weeks_ago = chrono::Utc::now() - chrono::Duration::days(21);
-    driftd::daemon::schedule::ScheduleState {
-        last_fire: three_weeks_ago,
-    }
-    .save(&p.state.dir)
-    .unwrap();
-    stream(&p.data.dir, 1000, 17);
-    let state_dir = p.state.dir.clone();
-    let mut d = start(p);
-    let s = wait(&mut d.status, "the caught-up update", |s| {
-        s.updates.iter().any(|u| u.trigger == TriggerKind::Schedule) && !s.update_running
-    })
-    .await;
-    // One missed week or three: one update.
-    assert_eq!(s.triggers, 1);
-    let saved = driftd::daemon::schedule::ScheduleState::load(&state_dir).unwrap();
-    assert!(saved.last_fire > three_weeks_ago);
+    let strategies: Vec<&str> = s.updates[1]
+        .leaderboard
+        .iter()
+        .map(|c| c.strategy.as_str())
+        .collect();
+    assert!(!strategies.contains(&winner.as_str()), "{strategies:?}");
+    assert_eq!(strategies.len(), 1);
     d.stop.send(()).unwrap();
     d.task.await.unwrap().unwrap();
 }

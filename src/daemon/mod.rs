@@ -14,6 +14,8 @@
 
 pub mod schedule;
 
+pub use schedule::Clock;
+
 use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
@@ -28,8 +30,9 @@ use tracing::{debug, error, info, warn};
 use crate::config::{EnsembleMembers, Policy};
 use crate::detect::Severity;
 use crate::ingest::{FileEvent, FileProblem, Ingestor, NewFile, Outcome};
+use crate::input_drift::{InputCheck, InputMonitor, InputProfile};
 use crate::model::{self, Classifier, Dataset, Mlp, ModelError, TrainSettings};
-use crate::monitor::{DriftAlert, Monitor};
+use crate::monitor::{DriftAlert, Monitor, RowOutcome, WindowMetrics};
 use crate::registry::{CandidateScore, DataSummary, Registry, VersionMeta};
 use crate::update::{self, StrategyName, Tournament, UpdateData};
 use crate::worker::Worker;
@@ -84,6 +87,11 @@ pub struct UpdateSummary {
     pub leaderboard: Vec<CandidateScore>,
     pub promoted: Option<u64>,
     pub decision: String,
+    /// On the daemon's clock.
+    #[serde(default)]
+    pub started_at: Option<chrono::DateTime<Utc>>,
+    #[serde(default)]
+    pub ended_at: Option<chrono::DateTime<Utc>>,
 }
 
 /// What the daemon publishes after every step (also written to
@@ -94,6 +102,15 @@ pub struct Status {
     pub live_version: Option<u64>,
     pub baseline: Option<f64>,
     pub rolling_accuracy: Option<f64>,
+    /// Metrics over the last `monitor.window` rows and over the last
+    /// `monitor.time_window_seconds`.
+    #[serde(default)]
+    pub metrics: Option<WindowMetrics>,
+    #[serde(default)]
+    pub time_window_metrics: Option<WindowMetrics>,
+    /// The last input-drift check: the features that moved most.
+    #[serde(default)]
+    pub input_drift: Vec<crate::input_drift::FeatureDrift>,
     pub rows_since_live: u64,
     pub files_ingested: u64,
     pub files_quarantined: u64,
@@ -108,6 +125,12 @@ pub struct Status {
     pub triggers: u64,
     #[serde(default)]
     pub triggers_suppressed: u64,
+    /// Promotions the daemon rolled back by itself.
+    #[serde(default)]
+    pub rollbacks: u64,
+    /// Triggers merged into an update already waiting behind a running one.
+    #[serde(default)]
+    pub triggers_coalesced: u64,
     pub trace: Vec<TracePoint>,
     pub updated_at: Option<chrono::DateTime<Utc>>,
     /// Set in the last status a daemon writes when it stops cleanly.
@@ -229,7 +252,21 @@ struct RunningUpdate {
     /// Manifest sequence of the last file in the snapshot.
     last_seq: u64,
     started: std::time::Instant,
-    result: oneshot::Receiver<Result<Tournament, String>>,
+    started_at: chrono::DateTime<Utc>,
+    result: oneshot::Receiver<Result<(Tournament, InputProfile), String>>,
+}
+
+/// A version the daemon promoted, on probation for its first
+/// `update.rollback.watch_rows` rows.
+#[derive(Debug, Clone)]
+struct Probation {
+    version: u64,
+    previous: u64,
+    /// The previous version's rolling accuracy just before the promotion.
+    previous_accuracy: f64,
+    strategy: StrategyName,
+    rows: u64,
+    correct: u64,
 }
 
 struct Live {
@@ -246,6 +283,9 @@ struct Daemon {
     trainer: Worker<()>,
     live: Option<Live>,
     monitor: Monitor,
+    input_monitor: InputMonitor,
+    /// Rows scored since the open input-drift episode's last alert.
+    input_episode: Option<u64>,
     bootstrap: Option<Dataset>,
     new_rows: Option<NewRows>,
     reservoir: Option<Reservoir>,
@@ -260,6 +300,10 @@ struct Daemon {
     /// (for the cooldown).
     update_starts: Vec<tokio::time::Instant>,
     last_update_end: Option<tokio::time::Instant>,
+    clock: Clock,
+    probation: Option<Probation>,
+    /// Left out of the next update: its last promotion was rolled back.
+    excluded_strategy: Option<StrategyName>,
 }
 
 /// Runs the daemon until `shutdown` resolves. `triggers` carries schedule
@@ -268,6 +312,28 @@ struct Daemon {
 /// after every step (tests and the demo wait on it instead of sleeping).
 pub async fn run(
     policy: Policy,
+    shutdown: impl Future<Output = ()>,
+    triggers_tx: mpsc::Sender<Trigger>,
+    triggers: mpsc::Receiver<Trigger>,
+    status_tx: watch::Sender<Status>,
+) -> Result<Status, DaemonError> {
+    run_with_clock(
+        policy,
+        Clock::System,
+        shutdown,
+        triggers_tx,
+        triggers,
+        status_tx,
+    )
+    .await
+}
+
+/// [`run`] on a given clock: tests pass a [`Clock::Paused`] and pause
+/// tokio's time, so days of schedule fires, cooldowns and daily caps pass
+/// in moments.
+pub async fn run_with_clock(
+    policy: Policy,
+    clock: Clock,
     shutdown: impl Future<Output = ()>,
     triggers_tx: mpsc::Sender<Trigger>,
     mut triggers: mpsc::Receiver<Trigger>,
@@ -284,7 +350,8 @@ pub async fn run(
     let ingestor = Ingestor::open(&policy)?;
     let scorer = Worker::spawn("driftd-scorer", None::<Classifier>).map_err(DaemonError::Thread)?;
     let trainer = Worker::spawn("driftd-trainer", ()).map_err(DaemonError::Thread)?;
-    let monitor = new_monitor(&policy, None);
+    let monitor = Monitor::new(&policy.monitor, 2, None, None);
+    let input_monitor = InputMonitor::new(policy.monitor.input.clone(), None, 0);
     let mut d = Daemon {
         policy,
         registry,
@@ -293,6 +360,8 @@ pub async fn run(
         trainer,
         live: None,
         monitor,
+        input_monitor,
+        input_episode: None,
         bootstrap: None,
         new_rows: None,
         reservoir: None,
@@ -308,6 +377,9 @@ pub async fn run(
         last_seq: 0,
         update_starts: Vec::new(),
         last_update_end: None,
+        clock,
+        probation: None,
+        excluded_strategy: None,
     };
     d.load_live().await?;
     d.restore_buffers().await;
@@ -316,7 +388,7 @@ pub async fn run(
     }
     let scheduler = if d.policy.schedule.enabled {
         Some(
-            schedule::start(&d.policy.schedule, triggers_tx.clone())
+            schedule::start(&d.policy.schedule, &d.clock, triggers_tx.clone())
                 .await
                 .map_err(DaemonError::Schedule)?,
         )
@@ -350,8 +422,8 @@ pub async fn run(
         d.maybe_start_update();
         d.publish();
     }
-    if let Some(mut s) = scheduler {
-        let _ = s.shutdown().await;
+    if let Some(s) = scheduler {
+        s.stop().await;
     }
     if d.running.is_some() {
         // The trainer has not written anything: abandoning it leaves no
@@ -386,7 +458,28 @@ impl Daemon {
         if let Err(e) = self.scorer.run(move |slot| *slot = Some(for_scorer)).await {
             error!(error = %e, "cannot hand the live model to the scorer");
         }
-        self.monitor = new_monitor(&self.policy, baseline);
+        self.monitor = Monitor::new(
+            &self.policy.monitor,
+            meta.architecture.classes,
+            Some(meta.version),
+            baseline,
+        );
+        if meta.input_profile.is_none() && self.policy.monitor.input.enabled {
+            info!(
+                version = meta.version,
+                "version {} has no training distribution in its meta.json; input drift is not checked for it",
+                meta.version
+            );
+        }
+        self.input_monitor = InputMonitor::new(
+            self.policy.monitor.input.clone(),
+            meta.input_profile.clone(),
+            mlp.inputs(),
+        );
+        self.input_episode = None;
+        self.status.metrics = None;
+        self.status.time_window_metrics = None;
+        self.status.input_drift = Vec::new();
         self.last_seq = meta.data.last_seq;
         self.status.live_version = Some(meta.version);
         self.status.baseline = baseline;
@@ -617,17 +710,27 @@ impl Daemon {
                 return None;
             }
         };
-        let correct: Vec<bool> = labels
+        let outcomes: Vec<RowOutcome> = labels
             .iter()
             .enumerate()
             .map(|(i, &l)| {
-                model::predicted_class(&probs[i * classes..(i + 1) * classes]) == l as usize
+                let p = &probs[i * classes..(i + 1) * classes];
+                RowOutcome {
+                    label: l as u32,
+                    predicted: model::predicted_class(p) as u32,
+                    p_label: p.get(l as usize).copied().unwrap_or(0.0),
+                    p_positive: p.get(1).copied().unwrap_or(0.0),
+                    time_us: data.times_us[i],
+                }
             })
             .collect();
         let file_accuracy =
-            correct.iter().filter(|&&c| c).count() as f64 / correct.len().max(1) as f64;
+            outcomes.iter().filter(|o| o.correct()).count() as f64 / outcomes.len().max(1) as f64;
         let monitor_before = self.monitor.rows_seen();
-        let alerts = self.monitor.observe(&correct);
+        let alerts = self.monitor.observe(&outcomes);
+        self.status.metrics = self.monitor.window_metrics();
+        self.status.time_window_metrics = self.monitor.time_window_metrics();
+        let input_checks = self.input_monitor.observe(&data);
         let first_new = self.rows_total;
         self.rows_total += n;
         let new_rows = self.new_rows.get_or_insert_with(|| NewRows {
@@ -649,7 +752,210 @@ impl Daemon {
             let at = first_new + (alert.rows_since_live - monitor_before);
             self.raise_alert(alert, at);
         }
+        for check in input_checks {
+            self.on_input_check(check, first_new + n);
+        }
+        self.judge_probation(&outcomes).await;
         Some(file_accuracy)
+    }
+
+    /// Counts the new version's first rows; once `watch_rows` are in, keeps
+    /// it or rolls back to the previous version.
+    async fn judge_probation(&mut self, outcomes: &[RowOutcome]) {
+        let Some(p) = &mut self.probation else {
+            return;
+        };
+        if self.status.live_version != Some(p.version) {
+            // Someone else changed the live version: nothing to judge.
+            self.probation = None;
+            return;
+        }
+        let watch = self.policy.update.rollback.watch_rows;
+        let take = ((watch - p.rows) as usize).min(outcomes.len());
+        p.rows += take as u64;
+        p.correct += outcomes[..take].iter().filter(|o| o.correct()).count() as u64;
+        if p.rows < watch {
+            return;
+        }
+        let p = self.probation.take().expect("checked");
+        let accuracy = p.correct as f64 / p.rows as f64;
+        let margin = self.policy.update.rollback.margin;
+        if accuracy >= p.previous_accuracy - margin {
+            info!(
+                event = "promotion_confirmed",
+                version = p.version,
+                accuracy,
+                previous_accuracy = p.previous_accuracy,
+                "version {} scored {accuracy:.3} on its first {} rows (version {} scored {:.3} before it): it stays",
+                p.version,
+                p.rows,
+                p.previous,
+                p.previous_accuracy
+            );
+            return;
+        }
+        self.roll_back(p, accuracy).await;
+    }
+
+    async fn roll_back(&mut self, p: Probation, accuracy: f64) {
+        let margin = self.policy.update.rollback.margin;
+        let reason = format!(
+            "version {} scored {accuracy:.3} on its first {} rows, {:.3} below version {}'s {:.3} before the promotion (margin {margin})",
+            p.version,
+            p.rows,
+            p.previous_accuracy - accuracy,
+            p.previous,
+            p.previous_accuracy
+        );
+        let result = (|| {
+            let _lock = crate::lock::RegistryLock::acquire(self.registry.root(), "driftd run")?;
+            let loaded = self.registry.load_model(p.previous)?;
+            self.registry.set_live(p.previous, "rollback", &reason)?;
+            Ok::<_, DaemonError>(loaded)
+        })();
+        match result {
+            Ok((meta, model)) => {
+                warn!(
+                    event = "rollback",
+                    version = p.previous,
+                    from_version = p.version,
+                    strategy = p.strategy.as_str(),
+                    accuracy,
+                    previous_accuracy = p.previous_accuracy,
+                    margin,
+                    rows = p.rows,
+                    "rolled back to version {}: {reason}; {} is left out of the next update",
+                    p.previous,
+                    p.strategy.as_str()
+                );
+                self.install_live(meta, model).await;
+                self.excluded_strategy = Some(p.strategy);
+                self.status.rollbacks += 1;
+            }
+            Err(e) => error!(
+                version = p.previous,
+                error = %e,
+                "version {} should be rolled back ({reason}) but cannot be: it stays live",
+                p.version
+            ),
+        }
+    }
+
+    /// One input-drift alert per episode: the episode ends at the first
+    /// check where no feature moved; while it lasts the alert is repeated
+    /// every `monitor.realert_after_rows` rows (if set).
+    fn on_input_check(&mut self, check: InputCheck, at_row: u64) {
+        let cfg = &self.policy.monitor;
+        let top: Vec<_> = check
+            .features
+            .iter()
+            .take(cfg.input.report_features.max(1))
+            .cloned()
+            .collect();
+        self.status.input_drift = top.clone();
+        let rows_seen = self.monitor.rows_seen();
+        if check.moved == 0 {
+            if self.input_episode.take().is_some() {
+                info!(
+                    event = "drift_recovered",
+                    detector = "input",
+                    live_version = ?self.status.live_version,
+                    "no feature has moved over the last {} rows any more; input drift is re-armed",
+                    check.window
+                );
+            }
+            return;
+        }
+        let repeat = match self.input_episode {
+            None => 0,
+            Some(last)
+                if cfg.realert_after_rows > 0 && rows_seen - last >= cfg.realert_after_rows =>
+            {
+                1
+            }
+            Some(last) => {
+                debug!(
+                    detector = "input",
+                    moved = check.moved,
+                    rows_since_alert = rows_seen - last,
+                    "input alert suppressed: same drift episode"
+                );
+                return;
+            }
+        };
+        self.input_episode = Some(rows_seen);
+        let severity = if cfg.input.trigger_update {
+            Severity::Drift
+        } else {
+            Severity::Warning
+        };
+        let alert = DriftAlert {
+            kind: "input".into(),
+            detector: "input".into(),
+            severity,
+            metric: "psi".into(),
+            baseline: self.monitor.baseline(),
+            current: self.monitor.rolling_accuracy().unwrap_or(f64::NAN),
+            estimated_error: top.first().map_or(0.0, |f| f.psi),
+            window: check.window,
+            rows_since_live: rows_seen,
+            live_version: self.status.live_version,
+            repeat,
+            features: top,
+        };
+        // Train on the rows of the window that moved.
+        let from = at_row.saturating_sub(check.window as u64);
+        let moved = check.moved;
+        self.raise_input_alert(alert, moved, from);
+    }
+
+    fn raise_input_alert(&mut self, alert: DriftAlert, moved: usize, from_row: u64) {
+        let version = self.status.live_version.unwrap_or(0);
+        let severity = match alert.severity {
+            Severity::Warning => "warning",
+            Severity::Drift => "drift",
+        };
+        let named: Vec<String> = alert
+            .features
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} (PSI {:.2}, KS D {:.3}, p {:.1e})",
+                    f.feature, f.psi, f.ks_statistic, f.ks_p_value
+                )
+            })
+            .collect();
+        warn!(
+            event = "drift_alert",
+            kind = "input",
+            detector = "input",
+            severity,
+            metric = "psi",
+            features = %alert.features.iter().map(|f| f.feature.as_str()).collect::<Vec<_>>().join(","),
+            moved,
+            max_psi = alert.estimated_error,
+            window = alert.window,
+            rows_since_live = alert.rows_since_live,
+            live_version = version,
+            repeat = alert.repeat,
+            "{moved} feature(s) moved away from version {version}'s training data over the last {} rows; most: {}",
+            alert.window,
+            named.join(", ")
+        );
+        if alert.severity == Severity::Drift {
+            self.request(Pending {
+                kind: TriggerKind::Drift,
+                from_row: Some(from_row),
+            });
+        }
+        self.push_alert(alert);
+    }
+
+    fn push_alert(&mut self, alert: DriftAlert) {
+        self.status.alerts.push(alert);
+        if self.status.alerts.len() > HISTORY_LIMIT {
+            self.status.alerts.remove(0);
+        }
     }
 
     fn raise_alert(&mut self, alert: DriftAlert, at_row: u64) {
@@ -658,21 +964,24 @@ impl Daemon {
             Severity::Warning => "warning",
             Severity::Drift => "drift",
         };
+        let still = if alert.repeat > 0 { "still " } else { "" };
         let sentence = match alert.baseline {
             Some(b) => format!(
-                "accuracy over the last {} rows fell to {:.3}, {:.3} below the baseline {:.3} of version {version}",
+                "accuracy over the last {} rows {} {:.3}, {:.3} below the baseline {:.3} of version {version}",
                 alert.window,
+                if alert.repeat > 0 { "is still" } else { "fell to" },
                 alert.current,
                 b - alert.current,
                 b
             ),
             None => format!(
-                "accuracy over the last {} rows is {:.3} on version {version}",
+                "accuracy over the last {} rows is {still}{:.3} on version {version}",
                 alert.window, alert.current
             ),
         };
         warn!(
             event = "drift_alert",
+            kind = "error",
             detector = %alert.detector,
             severity,
             metric = %alert.metric,
@@ -682,6 +991,7 @@ impl Daemon {
             window = alert.window,
             rows_since_live = alert.rows_since_live,
             live_version = version,
+            repeat = alert.repeat,
             "{sentence} ({} detector: {severity}, estimated error rate {:.3})",
             alert.detector,
             alert.estimated_error
@@ -694,10 +1004,7 @@ impl Daemon {
                 from_row: Some(at_row),
             });
         }
-        self.status.alerts.push(alert);
-        if self.status.alerts.len() > HISTORY_LIMIT {
-            self.status.alerts.remove(0);
-        }
+        self.push_alert(alert);
     }
 
     fn record_fire(&self, at: chrono::DateTime<Utc>) {
@@ -710,7 +1017,7 @@ impl Daemon {
     /// A fire missed while the daemon was down runs once now. On a first
     /// start there is nothing to catch up: the schedule starts from now.
     fn catch_up_schedule(&mut self) {
-        let now = Utc::now();
+        let now = self.clock.now();
         let Some(state) = schedule::ScheduleState::load(&self.policy.state.dir) else {
             self.record_fire(now);
             return;
@@ -733,8 +1040,9 @@ impl Daemon {
     fn on_trigger(&mut self, trigger: Trigger) {
         let kind = match trigger {
             Trigger::Schedule => {
-                let now = Utc::now();
-                info!(event = "schedule_fired", scheduled = %now, actual = %now, "the update schedule fired");
+                let now = self.clock.now();
+                let scheduled = schedule::latest_fire(&self.policy.schedule, now).unwrap_or(now);
+                info!(event = "schedule_fired", scheduled = %scheduled, actual = %now, "the update scheduled for {scheduled} fired");
                 self.record_fire(now);
                 TriggerKind::Schedule
             }
@@ -756,6 +1064,7 @@ impl Daemon {
         }
         match &mut self.pending {
             Some(existing) => {
+                self.status.triggers_coalesced += 1;
                 debug!(
                     trigger = p.kind.as_str(),
                     "an update is already pending; coalescing"
@@ -850,7 +1159,25 @@ impl Daemon {
             EnsembleMembers::Grow => Vec::new(),
         };
         let data = UpdateData { old, new, lineage };
-        let strategies = self.policy.update.candidates.clone();
+        let mut strategies = self.policy.update.candidates.clone();
+        if let Some(excluded) = self.excluded_strategy.take() {
+            strategies.retain(|s| *s != excluded);
+            info!(
+                strategy = excluded.as_str(),
+                "{} is left out of this update: its last promotion was rolled back",
+                excluded.as_str()
+            );
+            if strategies.is_empty() {
+                info!(
+                    event = "update_rejected",
+                    trigger = pending.kind.as_str(),
+                    "no candidate left for this update"
+                );
+                self.pending = None;
+                self.status.update_pending = false;
+                return;
+            }
+        }
         let policy = self.policy.clone();
         let live_version = live.meta.version;
         let seed = self.policy.training.seed.wrapping_add(live_version);
@@ -868,9 +1195,13 @@ impl Daemon {
         );
         let end_row = new_rows.end();
         let live_model = live.model.clone();
+        let names = self.feature_names();
         let job = self.trainer.submit(move |_| {
-            update::run_tournament(&policy, &live_model, &data, &strategies, seed)
-                .map_err(|e| e.to_string())
+            let tournament = update::run_tournament(&policy, &live_model, &data, &strategies, seed)
+                .map_err(|e| e.to_string())?;
+            // The new version is judged on the new rows: they are what its
+            // inputs should look like.
+            Ok((tournament, InputProfile::from_dataset(&data.new, &names)))
         });
         match job {
             Ok(result) => {
@@ -880,6 +1211,7 @@ impl Daemon {
                     end_row,
                     last_seq: self.ingestor.manifest.next_seq,
                     started: std::time::Instant::now(),
+                    started_at: self.clock.now(),
                     result,
                 });
                 self.pending = None;
@@ -890,14 +1222,38 @@ impl Daemon {
         }
     }
 
-    async fn finish_update(&mut self, running: RunningUpdate, result: Result<Tournament, String>) {
+    fn feature_names(&self) -> Vec<String> {
+        self.ingestor
+            .schema
+            .as_ref()
+            .map(|s| s.features.clone())
+            .unwrap_or_default()
+    }
+
+    async fn finish_update(
+        &mut self,
+        running: RunningUpdate,
+        result: Result<(Tournament, InputProfile), String>,
+    ) {
         self.status.update_running = false;
         self.last_update_end = Some(tokio::time::Instant::now());
         let seconds = running.started.elapsed().as_secs_f64();
-        let tournament = match result {
+        let (tournament, profile) = match result {
             Ok(t) => t,
             Err(reason) => {
                 warn!(event = "update_rejected", trigger = running.kind.as_str(), reason = %reason, "update failed: {reason}");
+                self.push_update(UpdateSummary {
+                    trigger: running.kind,
+                    train_rows: 0,
+                    old_rows: 0,
+                    holdout_rows: 0,
+                    live_accuracy: f64::NAN,
+                    leaderboard: Vec::new(),
+                    promoted: None,
+                    decision: format!("failed: {reason}"),
+                    started_at: Some(running.started_at),
+                    ended_at: Some(self.clock.now()),
+                });
                 return;
             }
         };
@@ -912,6 +1268,8 @@ impl Daemon {
             leaderboard: leaderboard.clone(),
             promoted: None,
             decision: tournament.decision.clone(),
+            started_at: Some(running.started_at),
+            ended_at: Some(self.clock.now()),
         };
         match tournament.winner {
             None => {
@@ -927,10 +1285,18 @@ impl Daemon {
             Some(i) => {
                 let c = &tournament.candidates[i];
                 let built = c.outcome.as_ref().expect("winner succeeded");
+                // What the live version scored just before it is replaced:
+                // the bar the new one must hold on probation.
+                let before = self
+                    .live
+                    .as_ref()
+                    .map(|l| l.meta.version)
+                    .zip(self.monitor.rolling_accuracy());
+                let strategy = c.strategy;
                 match self
                     .promote(
                         built.model.clone(),
-                        c.strategy,
+                        strategy,
                         running.kind,
                         built.scores,
                         Some(tournament.live),
@@ -939,11 +1305,24 @@ impl Daemon {
                         tournament.train_rows,
                         tournament.holdout_rows,
                         running.last_seq,
+                        Some(profile.clone()),
                     )
                     .await
                 {
                     Ok(version) => {
                         summary.promoted = Some(version);
+                        if let (true, Some((previous, accuracy))) =
+                            (self.policy.update.rollback.enabled, before)
+                        {
+                            self.probation = Some(Probation {
+                                version,
+                                previous,
+                                previous_accuracy: accuracy,
+                                strategy,
+                                rows: 0,
+                                correct: 0,
+                            });
+                        }
                         // Rows the new version was trained on become old rows.
                         if let Some(new_rows) = &mut self.new_rows {
                             let consumed = new_rows.before(running.end_row);
@@ -957,6 +1336,10 @@ impl Daemon {
                 }
             }
         }
+        self.push_update(summary);
+    }
+
+    fn push_update(&mut self, summary: UpdateSummary) {
         self.status.updates.push(summary);
         if self.status.updates.len() > HISTORY_LIMIT {
             self.status.updates.remove(0);
@@ -965,6 +1348,7 @@ impl Daemon {
 
     async fn train_initial(&mut self, rows: Dataset) {
         let policy = self.policy.clone();
+        let names = self.feature_names();
         let n = rows.len();
         info!(
             event = "update_started",
@@ -975,11 +1359,14 @@ impl Daemon {
         let result = self
             .trainer
             .run(move |_| {
-                train_first_version(&policy, &rows).map(|(m, s, r, t, h)| (m, s, r, t, h, rows))
+                train_first_version(&policy, &rows).map(|(m, s, r, t, h)| {
+                    let profile = InputProfile::from_dataset(&rows, &names);
+                    (m, s, r, t, h, rows, profile)
+                })
             })
             .await;
         match result {
-            Ok(Ok((m, scores, report, train_rows, holdout_rows, rows))) => {
+            Ok(Ok((m, scores, report, train_rows, holdout_rows, rows, profile))) => {
                 let board = vec![CandidateScore {
                     strategy: "initial".into(),
                     scores: Some(scores),
@@ -1002,6 +1389,7 @@ impl Daemon {
                         train_rows,
                         holdout_rows,
                         self.ingestor.manifest.next_seq,
+                        Some(profile),
                     )
                     .await
                 {
@@ -1035,6 +1423,7 @@ impl Daemon {
         train_rows: usize,
         holdout_rows: usize,
         last_seq: u64,
+        input_profile: Option<InputProfile>,
     ) -> Result<u64, DaemonError> {
         let parent = self.live.as_ref().map(|l| l.meta.version);
         let promotion = Promotion {
@@ -1044,12 +1433,7 @@ impl Daemon {
             } else {
                 "initial".into()
             },
-            features: self
-                .ingestor
-                .schema
-                .as_ref()
-                .map(|s| s.features.clone())
-                .unwrap_or_default(),
+            features: self.feature_names(),
             holdout,
             live_holdout,
             report,
@@ -1061,6 +1445,7 @@ impl Daemon {
                 last_file: self.last_file.clone(),
                 last_seq,
             },
+            input_profile,
         };
         let _lock = crate::lock::RegistryLock::acquire(self.registry.root(), "driftd run")?;
         let meta = promote_version(&self.registry, &self.policy, parent, &model, promotion)?;
@@ -1089,16 +1474,6 @@ impl Daemon {
         }
         self.status_tx.send_replace(self.status.clone());
     }
-}
-
-fn new_monitor(policy: &Policy, baseline: Option<f64>) -> Monitor {
-    Monitor::new(
-        policy.monitor.window,
-        &policy.monitor.detectors,
-        policy.monitor.min_rows_between_alerts,
-        policy.monitor.min_rows_before_alert,
-        baseline,
-    )
 }
 
 /// Logs one `candidate_scored` event per candidate.
@@ -1167,6 +1542,7 @@ pub struct Promotion {
     pub report: Option<model::TrainReport>,
     pub leaderboard: Vec<CandidateScore>,
     pub data: DataSummary,
+    pub input_profile: Option<InputProfile>,
 }
 
 /// Writes `model` as the next version and makes it live (the version is
@@ -1209,6 +1585,7 @@ pub fn promote_version(
         live_holdout: p.live_holdout,
         leaderboard: p.leaderboard,
         driftd_version: env!("CARGO_PKG_VERSION").into(),
+        input_profile: p.input_profile,
     };
     let meta = registry.write_version(meta, model)?;
     let reason = match parent {

@@ -1,6 +1,11 @@
 //! The update schedule: a six-field cron expression (seconds first) in a
 //! time zone, fired by tokio-cron-scheduler into the daemon's trigger
 //! channel, so a schedule fire and a manual request take the same path.
+//!
+//! Tests run the daemon on a [`Clock::Paused`]: wall time that advances
+//! with tokio's paused clock. tokio-cron-scheduler reads the system clock,
+//! so on a paused clock the fires come from a task that sleeps until
+//! [`next_fire`] instead; everything after the fire is the same code.
 
 use chrono::{DateTime, Utc};
 use croner::parser::{CronParser, Seconds};
@@ -37,6 +42,48 @@ pub fn next_fire(config: &ScheduleConfig, after: DateTime<Utc>) -> Option<DateTi
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// The daemon's wall clock.
+#[derive(Debug, Clone)]
+pub enum Clock {
+    /// The system clock; the schedule runs on tokio-cron-scheduler.
+    System,
+    /// Starts at `origin` when created and advances with tokio's clock
+    /// (which a test may pause and let auto-advance).
+    Paused {
+        origin: DateTime<Utc>,
+        start: tokio::time::Instant,
+    },
+}
+
+impl Clock {
+    /// A clock reading `origin` now, advancing with tokio's clock.
+    pub fn starting_at(origin: DateTime<Utc>) -> Clock {
+        Clock::Paused {
+            origin,
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Paused { origin, start } => {
+                let elapsed = tokio::time::Instant::now().duration_since(*start);
+                *origin + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX)
+            }
+        }
+    }
+}
+
+/// The occurrence a fire at `now` stands for: the latest at or before it.
+pub fn latest_fire(config: &ScheduleConfig, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let tz: chrono_tz::Tz = config.timezone.parse().ok()?;
+    let cron = parse_cron(&config.cron).ok()?;
+    cron.find_previous_occurrence(&now.with_timezone(&tz), true)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// The last scheduled fire the daemon took, persisted in
 /// `state/schedule.json` so a fire missed while it was down runs once at the
 /// next start (like systemd's `Persistent=true`).
@@ -64,17 +111,57 @@ pub fn missed_fire(
     last_fire: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let tz: chrono_tz::Tz = config.timezone.parse().ok()?;
-    let cron = parse_cron(&config.cron).ok()?;
-    let previous = cron
-        .find_previous_occurrence(&now.with_timezone(&tz), true)
-        .ok()?
-        .with_timezone(&Utc);
+    let previous = latest_fire(config, now)?;
     (previous > last_fire).then_some(previous)
 }
 
-/// Starts the scheduler; each fire sends [`Trigger::Schedule`].
+/// A running schedule; dropping it does not stop it, [`Scheduler::stop`]
+/// does.
+pub enum Scheduler {
+    Cron(JobScheduler),
+    OnClock(tokio::task::JoinHandle<()>),
+}
+
+impl Scheduler {
+    pub async fn stop(self) {
+        match self {
+            Scheduler::Cron(mut s) => {
+                let _ = s.shutdown().await;
+            }
+            Scheduler::OnClock(task) => task.abort(),
+        }
+    }
+}
+
+/// Starts the schedule on `clock`; each fire sends [`Trigger::Schedule`].
 pub async fn start(
+    config: &ScheduleConfig,
+    clock: &Clock,
+    triggers: mpsc::Sender<Trigger>,
+) -> Result<Scheduler, String> {
+    match clock {
+        Clock::System => start_cron(config, triggers).await.map(Scheduler::Cron),
+        Clock::Paused { .. } => {
+            config
+                .timezone
+                .parse::<chrono_tz::Tz>()
+                .map_err(|_| format!("unknown time zone {:?}", config.timezone))?;
+            parse_cron(&config.cron)?;
+            let (config, clock) = (config.clone(), clock.clone());
+            Ok(Scheduler::OnClock(tokio::spawn(async move {
+                while let Some(next) = next_fire(&config, clock.now()) {
+                    let wait = (next - clock.now()).to_std().unwrap_or_default();
+                    tokio::time::sleep(wait).await;
+                    // As the cron job does: a full channel means a fire is
+                    // already waiting.
+                    let _ = triggers.try_send(Trigger::Schedule);
+                }
+            })))
+        }
+    }
+}
+
+async fn start_cron(
     config: &ScheduleConfig,
     triggers: mpsc::Sender<Trigger>,
 ) -> Result<JobScheduler, String> {
