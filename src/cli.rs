@@ -12,10 +12,9 @@ use crate::config::Policy;
 use crate::daemon::{self, Promotion};
 use crate::gen;
 use crate::ingest;
-use crate::lock::RegistryLock;
 use crate::logging::{self, LogFormat};
 use crate::model::Dataset;
-use crate::registry::{DataSummary, Registry};
+use crate::registry::{CheckMode, DataSummary, Registry, VersionMeta};
 use crate::update::{self as strategies, StrategyName, UpdateData};
 
 const DEFAULT_CONFIG: &str = "/etc/driftd/policy.toml";
@@ -343,8 +342,7 @@ async fn run_daemon(policy: Policy) -> Result<()> {
 }
 
 fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
-    let registry = Registry::open(&policy.registry.dir)?;
-    let _lock = RegistryLock::acquire(registry.root(), "driftd init")?;
+    let (registry, _lock, _) = Registry::open_locked(&policy.registry.dir, "driftd init")?;
     if let Some(v) = registry.live_version()? {
         bail!(
             "the registry {} already has a live version ({v}); init only creates version 1",
@@ -397,8 +395,7 @@ fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
 /// live version (and a bounded sample of older rows), under the registry
 /// lock; a running daemon follows the live pointer.
 fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> Result<()> {
-    let registry = Registry::open(&policy.registry.dir)?;
-    let _lock = RegistryLock::acquire(registry.root(), "driftd update")?;
+    let (registry, _lock, _) = Registry::open_locked(&policy.registry.dir, "driftd update")?;
     let Some(live_version) = registry.live_version()? else {
         bail!(
             "the registry {} has no live version yet: run the daemon or `driftd init` first",
@@ -538,13 +535,12 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
 /// (checksums verified), under the registry lock, with a history entry. A
 /// running daemon follows the pointer.
 fn switch_live(policy: &Policy, to: Option<u64>, rollback: bool, reason: &str) -> Result<()> {
-    let registry = Registry::open(&policy.registry.dir)?;
     let what = if rollback {
         "driftd rollback"
     } else {
         "driftd promote"
     };
-    let _lock = RegistryLock::acquire(registry.root(), what)?;
+    let (registry, _lock, report) = Registry::open_locked(&policy.registry.dir, what)?;
     let live = registry.live_version()?;
     let target = match to {
         Some(v) => v,
@@ -567,6 +563,17 @@ fn switch_live(policy: &Policy, to: Option<u64>, rollback: bool, reason: &str) -
     if Some(target) == live {
         bail!("version {target} is already live");
     }
+    if let Some(b) = report.broken.iter().find(|b| b.version == target) {
+        bail!(
+            "version {target} is broken and cannot be made live: {}{}",
+            b.reason,
+            if to.is_none() {
+                "; choose another with --to VERSION (see `driftd versions`)"
+            } else {
+                ""
+            }
+        );
+    }
     registry
         .load_model(target)
         .with_context(|| format!("version {target} cannot be made live"))?;
@@ -585,8 +592,14 @@ fn switch_live(policy: &Policy, to: Option<u64>, rollback: bool, reason: &str) -
 }
 
 fn status(policy: &Policy, json: bool) -> Result<()> {
-    let registry = Registry::open(&policy.registry.dir)?;
+    let (registry, report) =
+        Registry::open_checked(&policy.registry.dir, "driftd status", CheckMode::ReadOnly)?;
     let live = registry.live_version()?;
+    let live_broken = report
+        .broken
+        .iter()
+        .find(|b| Some(b.version) == live)
+        .map(|b| b.reason.clone());
     let status = daemon::read_status(&policy.state.dir);
     let next = if policy.schedule.enabled {
         daemon::schedule::next_fire(&policy.schedule, chrono::Utc::now())
@@ -597,6 +610,8 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
         let running = status.as_ref().is_some_and(daemon_running);
         let v = serde_json::json!({
             "live_version": live,
+            "live_broken": live_broken,
+            "broken_versions": report.broken.iter().map(|b| b.version).collect::<Vec<_>>(),
             "next_scheduled_update": next,
             "daemon_running": running,
             "daemon": status,
@@ -604,7 +619,22 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    match live {
+    if let (Some(v), Some(reason)) = (live, &live_broken) {
+        println!("live version: {v} is BROKEN: {reason}");
+        println!("  the daemon's next start falls back to the newest good version");
+    }
+    if !report.broken.is_empty() {
+        let ids: Vec<String> = report
+            .broken
+            .iter()
+            .map(|b| b.version.to_string())
+            .collect();
+        println!(
+            "broken versions: {} (see `driftd versions`)",
+            ids.join(", ")
+        );
+    }
+    match live.filter(|_| live_broken.is_none()) {
         Some(v) => {
             let meta = registry.read_meta(v)?;
             println!(
@@ -616,7 +646,8 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
                     .unwrap_or_else(|| "-".into())
             );
         }
-        None => println!("live version: none (the registry is empty)"),
+        None if live.is_none() => println!("live version: none (the registry is empty)"),
+        None => {}
     }
     if let Some(s) = status {
         let running = daemon_running(&s);
@@ -673,24 +704,35 @@ fn fmt_opt(v: Option<f64>) -> String {
 }
 
 fn versions(policy: &Policy, json: bool) -> Result<()> {
-    let registry = Registry::open(&policy.registry.dir)?;
-    let live = registry.live_version()?;
-    let mut metas = Vec::new();
-    for v in registry.versions()? {
-        metas.push(registry.read_meta(v)?);
-    }
+    let (registry, report) =
+        Registry::open_checked(&policy.registry.dir, "driftd versions", CheckMode::ReadOnly)?;
+    let live = registry.live_version().ok().flatten();
+    let broken = |v: u64| {
+        report
+            .broken
+            .iter()
+            .find(|b| b.version == v)
+            .map(|b| b.reason.clone())
+    };
+    let ids = registry.versions()?;
+    // A broken version may have no readable meta.json: list it anyway.
+    let metas: Vec<(u64, Option<VersionMeta>)> = ids
+        .iter()
+        .map(|&v| (v, registry.read_meta(v).ok()))
+        .collect();
     if json {
         let rows: Vec<_> = metas
             .iter()
-            .map(|m| {
+            .map(|(v, m)| {
                 serde_json::json!({
-                    "version": m.version,
-                    "parent": m.parent,
-                    "strategy": m.strategy,
-                    "trigger": m.trigger,
-                    "created_at": m.created_at,
-                    "holdout_accuracy": m.holdout.map(|s| s.accuracy),
-                    "live": Some(m.version) == live,
+                    "version": v,
+                    "parent": m.as_ref().and_then(|m| m.parent),
+                    "strategy": m.as_ref().map(|m| &m.strategy),
+                    "trigger": m.as_ref().map(|m| &m.trigger),
+                    "created_at": m.as_ref().map(|m| m.created_at),
+                    "holdout_accuracy": m.as_ref().and_then(|m| m.holdout).map(|s| s.accuracy),
+                    "live": Some(*v) == live,
+                    "broken": broken(*v),
                 })
             })
             .collect();
@@ -698,19 +740,29 @@ fn versions(policy: &Policy, json: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:>4}  {:>7}  {:<14} {:<10} {:<20} {:>8}",
-        "", "version", "strategy", "trigger", "created (UTC)", "holdout"
+        "{:>4}  {:>7}  {:>6}  {:<14} {:<10} {:<20} {:>8}",
+        "", "version", "parent", "strategy", "trigger", "created (UTC)", "holdout"
     );
-    for m in &metas {
+    for (v, m) in &metas {
+        let marker = if Some(*v) == live { "live" } else { "" };
+        let (parent, strategy, trigger, created, holdout) = match m {
+            Some(m) => (
+                m.parent
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                m.strategy.clone(),
+                m.trigger.clone(),
+                m.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                fmt_opt(m.holdout.map(|s| s.accuracy)),
+            ),
+            None => ("?".into(), "?".into(), "?".into(), "?".into(), "-".into()),
+        };
         println!(
-            "{:>4}  {:>7}  {:<14} {:<10} {:<20} {:>8}",
-            if Some(m.version) == live { "live" } else { "" },
-            m.version,
-            m.strategy,
-            m.trigger,
-            m.created_at.format("%Y-%m-%d %H:%M:%S"),
-            fmt_opt(m.holdout.map(|s| s.accuracy))
+            "{marker:>4}  {v:>7}  {parent:>6}  {strategy:<14} {trigger:<10} {created:<20} {holdout:>8}"
         );
+        if let Some(reason) = broken(*v) {
+            println!("{:>15}BROKEN: {reason}", "");
+        }
     }
     Ok(())
 }

@@ -6,12 +6,17 @@
 //!   versions/000001/meta.json           how it was made and how it scored
 //!   live.json                           {"version": 1}: the live pointer
 //!   history.jsonl                       append-only: which version went live, when, why
+//!   broken.json                         versions the last check found unusable, and why
+//!   .lock                               flock of the one writer
 //! ```
 //!
 //! Invariants: a version folder appears only complete (written under a
 //! hidden temporary name, synced, renamed); the live pointer is replaced
 //! atomically and only after the version it names is durable; history lines
-//! are appended after the pointer switched.
+//! are appended after the pointer switched. [`Registry::check`] runs at the
+//! start of every process that uses the registry: it removes leftovers of
+//! interrupted writes, verifies every version, records the broken ones (their
+//! files are left in place) and moves the live pointer off a broken version.
 
 use std::fs;
 use std::io;
@@ -22,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fsutil;
+use crate::lock::{LockError, RegistryLock};
 use crate::model::{Architecture, Classifier, Mlp, ModelError, Scores, TrainReport, TrainSettings};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +48,12 @@ pub enum RegistryError {
         #[source]
         source: ModelError,
     },
+    #[error("version {version} is broken: {reason}")]
+    Broken { version: u64, reason: String },
+    #[error("no version of the registry {path} is usable; the live pointer stays on broken version {live}")]
+    NoGoodVersion { path: PathBuf, live: u64 },
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> RegistryError + '_ {
@@ -133,37 +145,360 @@ struct LivePointer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub at: DateTime<Utc>,
+    /// `model_promoted`, `rollback`, `promote`, `import`, `fallback` (the
+    /// start-up check left a broken live version) or `recovered` (a process
+    /// stopped between switching the pointer and writing this line).
     pub event: String,
     pub version: u64,
     pub previous: Option<u64>,
     pub reason: String,
+    /// Which process made the change: command, pid and user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// A version the start-up check found unusable (kept on disk for a human).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokenVersion {
+    pub version: u64,
+    pub reason: String,
+    pub detected_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+struct BrokenFile {
+    versions: Vec<BrokenVersion>,
+}
+
+/// What [`Registry::check`] found and did.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// Leftovers of interrupted writes that were removed.
+    pub removed: Vec<PathBuf>,
+    /// Every version that fails verification now.
+    pub broken: Vec<BrokenVersion>,
+    /// The history entry written when the live pointer was moved off a
+    /// broken version.
+    pub fallback: Option<HistoryEntry>,
+    /// False when another process held the lock: verified, nothing changed.
+    pub repaired: bool,
+}
+
+/// Whether opening may change the registry (clean up, mark, fall back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckMode {
+    /// Takes the lock for the check and repairs what it finds (the daemon).
+    Repair,
+    /// Verifies and reports only (`status`, `versions`).
+    ReadOnly,
 }
 
 pub struct Registry {
     root: PathBuf,
+    /// Who writes history lines through this handle ("driftd rollback (pid
+    /// 12, user ops)").
+    actor: String,
 }
 
 pub const CHECKPOINT: &str = "model.safetensors";
 pub const META: &str = "meta.json";
+pub const LIVE: &str = "live.json";
+pub const HISTORY: &str = "history.jsonl";
+pub const BROKEN: &str = "broken.json";
 
 impl Registry {
-    /// Opens (creating if needed) the registry at `root` and removes
-    /// leftovers of interrupted writes.
+    /// Opens (creating if needed) the registry at `root` without checking
+    /// it; see [`Registry::open_checked`] and [`Registry::open_locked`].
     pub fn open(root: &Path) -> Result<Registry, RegistryError> {
         let versions = root.join("versions");
         fsutil::create_private_dir(&versions).map_err(io_err(&versions))?;
-        let reg = Registry {
+        Ok(Registry {
             root: root.to_path_buf(),
+            actor: actor("driftd"),
+        })
+    }
+
+    /// Opens and checks the registry. `who` names this process in the lock
+    /// file and the history ("driftd run"). In [`CheckMode::Repair`] the
+    /// lock is taken for the check and released; if another process holds
+    /// it, the check only verifies (that process is mid-write, so its
+    /// temporary files are not leftovers).
+    pub fn open_checked(
+        root: &Path,
+        who: &str,
+        mode: CheckMode,
+    ) -> Result<(Registry, CheckReport), RegistryError> {
+        let mut reg = Registry::open(root)?;
+        reg.actor = actor(who);
+        if mode == CheckMode::ReadOnly {
+            let report = reg.verify()?;
+            return Ok((reg, report));
+        }
+        match RegistryLock::acquire(root, &format!("{who} (start-up check)")) {
+            Ok(lock) => {
+                let report = reg.check(&lock)?;
+                Ok((reg, report))
+            }
+            Err(LockError::Held { holder, .. }) => {
+                tracing::warn!(
+                    registry = %root.display(),
+                    holder = %holder,
+                    "the registry is locked by {holder}; checking it without repairing"
+                );
+                let report = reg.verify()?;
+                Ok((reg, report))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens the registry for a writer: takes the lock (held until the
+    /// returned guard drops), then checks and repairs.
+    pub fn open_locked(
+        root: &Path,
+        who: &str,
+    ) -> Result<(Registry, RegistryLock, CheckReport), RegistryError> {
+        let mut reg = Registry::open(root)?;
+        reg.actor = actor(who);
+        let lock = RegistryLock::acquire(root, who)?;
+        let report = reg.check(&lock)?;
+        Ok((reg, lock, report))
+    }
+
+    /// The start-up check, under the lock: removes leftovers of interrupted
+    /// writes (logged at warn with their paths), truncates a torn last
+    /// history line, verifies every version (meta.json parses, every member
+    /// file exists, matches its sha256 and loads with its architecture),
+    /// records the broken ones in `broken.json` (files left in place), and
+    /// when the live version is broken, unreadable or missing, moves the
+    /// pointer to the newest good version with a `fallback` history entry,
+    /// logged at error level.
+    pub fn check(&self, _lock: &RegistryLock) -> Result<CheckReport, RegistryError> {
+        let mut report = CheckReport {
+            repaired: true,
+            ..CheckReport::default()
         };
-        for entry in fs::read_dir(&versions).map_err(io_err(&versions))? {
-            let entry = entry.map_err(io_err(&versions))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                tracing::warn!(path = %entry.path().display(), "removing an interrupted version write");
-                let _ = fs::remove_dir_all(entry.path());
+        self.remove_leftovers(&mut report.removed)?;
+        self.repair_history_tail()?;
+        report.broken = self.find_broken()?;
+        self.record_broken(&report.broken)?;
+        let live = self.live_version();
+        let problem = match &live {
+            Ok(None) => None,
+            Ok(Some(v)) => report
+                .broken
+                .iter()
+                .find(|b| b.version == *v)
+                .map(|b| format!("live version {v} is broken: {}", b.reason))
+                .or_else(|| {
+                    (!self.version_dir(*v).exists())
+                        .then(|| format!("live version {v} does not exist"))
+                }),
+            Err(e) => Some(format!("the live pointer is unreadable: {e}")),
+        };
+        if let Some(why) = problem {
+            let bad: Vec<u64> = report.broken.iter().map(|b| b.version).collect();
+            let good = self
+                .versions()?
+                .into_iter()
+                .filter(|v| !bad.contains(v))
+                .max();
+            let Some(target) = good else {
+                tracing::error!(
+                    event = "fallback",
+                    registry = %self.root.display(),
+                    "{why}, and no other version is usable: there is no model to serve"
+                );
+                return Err(RegistryError::NoGoodVersion {
+                    path: self.root.clone(),
+                    live: live.ok().flatten().unwrap_or(0),
+                });
+            };
+            let previous = live.ok().flatten();
+            let reason = format!("{why}; falling back to the newest good version {target}");
+            let entry = self.switch_live(target, previous, "fallback", &reason)?;
+            tracing::error!(
+                event = "fallback",
+                version = target,
+                previous = ?previous,
+                reason = %reason,
+                "REGISTRY FALLBACK: {reason}"
+            );
+            report.fallback = Some(entry);
+        } else if let Ok(Some(v)) = live {
+            self.reconcile_history(v)?;
+        }
+        Ok(report)
+    }
+
+    /// The read-only check: verifies every version and reports; changes
+    /// nothing.
+    pub fn verify(&self) -> Result<CheckReport, RegistryError> {
+        let broken = self.find_broken()?;
+        if let Ok(Some(v)) = self.live_version() {
+            if let Some(b) = broken.iter().find(|b| b.version == v) {
+                tracing::error!(
+                    version = v,
+                    reason = %b.reason,
+                    "the live version {v} is broken; the next start of the daemon (or any writer) falls back to the newest good version"
+                );
             }
         }
-        Ok(reg)
+        Ok(CheckReport {
+            broken,
+            ..CheckReport::default()
+        })
+    }
+
+    /// Hidden entries are temporaries: `versions/.NNNNNN.tmp-PID` (a version
+    /// being written), `versions/.NNNNNN.deleting-PID` (a version being
+    /// removed by retention) and `.NAME.tmp-PID` beside the pointer files
+    /// (an atomic replace in flight). Only called under the lock, so none
+    /// belongs to a live writer.
+    fn remove_leftovers(&self, removed: &mut Vec<PathBuf>) -> Result<(), RegistryError> {
+        let versions = self.root.join("versions");
+        for (dir, all_hidden) in [(&versions, true), (&self.root, false)] {
+            let mut any = false;
+            for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+                let entry = entry.map_err(io_err(dir))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let leftover = name.starts_with('.') && (all_hidden || name.contains(".tmp-"));
+                if !leftover {
+                    continue;
+                }
+                let path = entry.path();
+                tracing::warn!(path = %path.display(), "removing the leftover of an interrupted registry write");
+                let result = if path.is_dir() {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                result.map_err(io_err(&path))?;
+                removed.push(path);
+                any = true;
+            }
+            if any {
+                fsutil::sync_dir(dir).map_err(io_err(dir))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A crash mid-append can leave a last line without its newline; the
+    /// next append would glue onto it and spoil both. Cut it off.
+    fn repair_history_tail(&self) -> Result<(), RegistryError> {
+        let path = self.root.join(HISTORY);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(RegistryError::Io { path, source: e }),
+        };
+        if bytes.is_empty() || bytes.ends_with(b"\n") {
+            return Ok(());
+        }
+        let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        tracing::warn!(
+            path = %path.display(),
+            torn = %String::from_utf8_lossy(&bytes[keep..]),
+            "removing a torn last history line left by an interrupted write"
+        );
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        f.set_len(keep as u64).map_err(io_err(&path))?;
+        f.sync_all().map_err(io_err(&path))
+    }
+
+    /// Every version that does not load, with why (keeping the first time
+    /// each was seen broken).
+    fn find_broken(&self) -> Result<Vec<BrokenVersion>, RegistryError> {
+        let known = self.recorded_broken();
+        let mut out = Vec::new();
+        for v in self.versions()? {
+            if let Err(e) = self.load_model(v) {
+                let reason = e.to_string();
+                let detected_at = known
+                    .iter()
+                    .find(|b| b.version == v && b.reason == reason)
+                    .map_or_else(Utc::now, |b| b.detected_at);
+                out.push(BrokenVersion {
+                    version: v,
+                    reason,
+                    detected_at,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Versions recorded broken by the last repairing check.
+    pub fn recorded_broken(&self) -> Vec<BrokenVersion> {
+        fs::read(self.root.join(BROKEN))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<BrokenFile>(&b).ok())
+            .map(|f| f.versions)
+            .unwrap_or_default()
+    }
+
+    fn record_broken(&self, broken: &[BrokenVersion]) -> Result<(), RegistryError> {
+        let before = self.recorded_broken();
+        for b in broken {
+            if !before
+                .iter()
+                .any(|o| o.version == b.version && o.reason == b.reason)
+            {
+                tracing::error!(
+                    event = "version_broken",
+                    version = b.version,
+                    reason = %b.reason,
+                    "version {} is broken and will not be loaded: {}",
+                    b.version,
+                    b.reason
+                );
+            }
+        }
+        for o in &before {
+            if !broken.iter().any(|b| b.version == o.version) {
+                tracing::info!(
+                    version = o.version,
+                    "version {} is no longer broken (its files verify, or it is gone)",
+                    o.version
+                );
+            }
+        }
+        let path = self.root.join(BROKEN);
+        if before == broken {
+            return Ok(());
+        }
+        let file = BrokenFile {
+            versions: broken.to_vec(),
+        };
+        let json = serde_json::to_vec_pretty(&file).expect("broken list serializes");
+        fsutil::write_atomic(&path, &json).map_err(io_err(&path))
+    }
+
+    /// After a crash between the pointer switch and the history append the
+    /// history's last line names another version: record the switch.
+    fn reconcile_history(&self, live: u64) -> Result<(), RegistryError> {
+        let last = self.history()?.last().map(|h| h.version);
+        if last == Some(live) {
+            return Ok(());
+        }
+        tracing::warn!(
+            version = live,
+            history_last = ?last,
+            "live.json names version {live} but the history does not record the switch; recording it"
+        );
+        self.append_history(HistoryEntry {
+            at: Utc::now(),
+            event: "recovered".into(),
+            version: live,
+            previous: last,
+            reason: "the live pointer was switched by a process that stopped before recording it"
+                .into(),
+            by: Some(self.actor.clone()),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -246,7 +581,7 @@ impl Registry {
     pub fn read_meta(&self, version: u64) -> Result<VersionMeta, RegistryError> {
         let path = self.version_dir(version).join(META);
         let text = fs::read(&path).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
+            if e.kind() == io::ErrorKind::NotFound && !self.version_dir(version).exists() {
                 RegistryError::NoSuchVersion(version)
             } else {
                 RegistryError::Io {
@@ -322,7 +657,7 @@ impl Registry {
     }
 
     pub fn live_version(&self) -> Result<Option<u64>, RegistryError> {
-        let path = self.root.join("live.json");
+        let path = self.root.join(LIVE);
         match fs::read(&path) {
             Ok(bytes) => {
                 let p: LivePointer =
@@ -343,7 +678,20 @@ impl Registry {
             return Err(RegistryError::NoSuchVersion(version));
         }
         let previous = self.live_version()?;
-        let path = self.root.join("live.json");
+        self.switch_live(version, previous, event, reason)?;
+        Ok(())
+    }
+
+    /// Pointer first (temp → fsync → rename → fsync the folder), then the
+    /// history line: a crash between the two is repaired by the next check.
+    fn switch_live(
+        &self,
+        version: u64,
+        previous: Option<u64>,
+        event: &str,
+        reason: &str,
+    ) -> Result<HistoryEntry, RegistryError> {
+        let path = self.root.join(LIVE);
         let json = serde_json::to_vec(&LivePointer { version }).expect("pointer serializes");
         fsutil::write_atomic(&path, &json).map_err(io_err(&path))?;
         let entry = HistoryEntry {
@@ -352,8 +700,14 @@ impl Registry {
             version,
             previous,
             reason: reason.to_string(),
+            by: Some(self.actor.clone()),
         };
-        let history = self.root.join("history.jsonl");
+        self.append_history(entry.clone())?;
+        Ok(entry)
+    }
+
+    fn append_history(&self, entry: HistoryEntry) -> Result<(), RegistryError> {
+        let history = self.root.join(HISTORY);
         fsutil::append_line(
             &history,
             &serde_json::to_string(&entry).expect("history serializes"),
@@ -362,7 +716,7 @@ impl Registry {
     }
 
     pub fn history(&self) -> Result<Vec<HistoryEntry>, RegistryError> {
-        let path = self.root.join("history.jsonl");
+        let path = self.root.join(HISTORY);
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -383,6 +737,14 @@ impl Registry {
         }
         Ok(out)
     }
+}
+
+/// "driftd rollback (pid 12, user ops)": who wrote a history line.
+fn actor(who: &str) -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{who} (pid {}, user {user})", std::process::id())
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -484,26 +846,144 @@ mod tests {
         );
     }
 
+    fn write_live(reg: &Registry, version: u64, seed: u64) {
+        let m = meta(version);
+        let model = Classifier::Single(Mlp::new(m.architecture.clone(), Init::HeNormal, seed));
+        reg.write_version(m, &model).unwrap();
+        reg.set_live(version, "model_promoted", "test").unwrap();
+    }
+
+    fn flip_last_byte(path: &Path) {
+        let mut bytes = fs::read(path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        fs::write(path, bytes).unwrap();
+    }
+
     #[test]
     fn corrupt_checkpoint_is_refused_and_leftovers_cleaned() {
         let dir = tempfile::tempdir().unwrap();
         let reg = Registry::open(dir.path()).unwrap();
-        let m = meta(1);
-        let model = Classifier::Single(Mlp::new(m.architecture.clone(), Init::HeNormal, 1));
-        reg.write_version(m, &model).unwrap();
-        let ckpt = dir.path().join("versions/000001").join(CHECKPOINT);
-        let mut bytes = fs::read(&ckpt).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
-        fs::write(&ckpt, bytes).unwrap();
+        write_live(&reg, 1, 1);
+        flip_last_byte(&dir.path().join("versions/000001").join(CHECKPOINT));
         assert!(matches!(
             reg.load_model(1),
             Err(RegistryError::Corrupt { .. })
         ));
 
         fs::create_dir(dir.path().join("versions/.000002.tmp-1")).unwrap();
-        let reg = Registry::open(dir.path()).unwrap();
-        assert_eq!(reg.versions().unwrap(), vec![1]);
+        fs::write(dir.path().join("versions/.000002.tmp-1/meta.json"), b"{").unwrap();
+        fs::write(dir.path().join(".live.json.tmp-77"), b"{\"ver").unwrap();
+        // Another process mid-write: a read-only open removes nothing.
+        let (_, report) = Registry::open_checked(dir.path(), "test", CheckMode::ReadOnly).unwrap();
+        assert!(report.removed.is_empty());
+        assert!(dir.path().join("versions/.000002.tmp-1").exists());
+        // The only version is broken and live: nothing to fall back to.
+        let err = Registry::open_checked(dir.path(), "test", CheckMode::Repair)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, RegistryError::NoGoodVersion { live: 1, .. }),
+            "{err}"
+        );
         assert!(!dir.path().join("versions/.000002.tmp-1").exists());
+        assert!(!dir.path().join(".live.json.tmp-77").exists());
+        assert_eq!(reg.versions().unwrap(), vec![1]);
+        assert_eq!(reg.recorded_broken()[0].version, 1);
+        // The user's files stay where they were.
+        assert!(dir.path().join("versions/000001").join(CHECKPOINT).exists());
+    }
+
+    #[test]
+    fn a_broken_live_version_falls_back_to_the_newest_good_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        for v in 1..=4 {
+            write_live(&reg, v, v);
+        }
+        // 3 is corrupt, 4 (live) lost a member file.
+        flip_last_byte(&dir.path().join("versions/000003").join(CHECKPOINT));
+        fs::remove_file(dir.path().join("versions/000004").join(CHECKPOINT)).unwrap();
+        let (reg, report) =
+            Registry::open_checked(dir.path(), "driftd test", CheckMode::Repair).unwrap();
+        let broken: Vec<u64> = report.broken.iter().map(|b| b.version).collect();
+        assert_eq!(broken, vec![3, 4]);
+        assert!(
+            report.broken[0].reason.contains("checksum"),
+            "{:?}",
+            report.broken
+        );
+        assert!(
+            report.broken[1].reason.contains("model.safetensors"),
+            "{:?}",
+            report.broken
+        );
+        assert_eq!(reg.live_version().unwrap(), Some(2));
+        let last = reg.history().unwrap().pop().unwrap();
+        assert_eq!(last.event, "fallback");
+        assert_eq!((last.version, last.previous), (2, Some(4)));
+        assert!(
+            last.reason.contains("live version 4 is broken"),
+            "{}",
+            last.reason
+        );
+        assert!(last.by.unwrap().starts_with("driftd test (pid "));
+        assert_eq!(report.fallback.unwrap().version, 2);
+        // Recorded durably; a second check changes nothing.
+        let recorded = reg.recorded_broken();
+        assert_eq!(recorded.len(), 2);
+        let (_, again) = Registry::open_checked(dir.path(), "t", CheckMode::Repair).unwrap();
+        assert!(again.fallback.is_none());
+        assert_eq!(reg.recorded_broken(), recorded);
+        // Restoring the file clears the mark.
+        write_live(&Registry::open(&dir.path().join("other")).unwrap(), 4, 4);
+        fs::copy(
+            dir.path().join("other/versions/000004").join(CHECKPOINT),
+            dir.path().join("versions/000004").join(CHECKPOINT),
+        )
+        .unwrap();
+        let (_, again) = Registry::open_checked(dir.path(), "t", CheckMode::Repair).unwrap();
+        assert_eq!(again.broken.len(), 1);
+        assert_eq!(reg.recorded_broken().len(), 1);
+    }
+
+    #[test]
+    fn an_unreadable_pointer_falls_back_and_torn_history_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        write_live(&reg, 1, 1);
+        write_live(&reg, 2, 2);
+        fs::write(dir.path().join(LIVE), b"garbage").unwrap();
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(HISTORY))
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"{\"at\":\"20").unwrap();
+        let (reg, report) = Registry::open_checked(dir.path(), "t", CheckMode::Repair).unwrap();
+        assert_eq!(reg.live_version().unwrap(), Some(2));
+        assert!(report.fallback.unwrap().reason.contains("unreadable"));
+        let text = fs::read_to_string(dir.path().join(HISTORY)).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text
+            .lines()
+            .all(|l| serde_json::from_str::<HistoryEntry>(l).is_ok()));
+    }
+
+    #[test]
+    fn a_pointer_switch_missing_from_the_history_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        write_live(&reg, 1, 1);
+        let m = meta(2);
+        let model = Classifier::Single(Mlp::new(m.architecture.clone(), Init::HeNormal, 2));
+        reg.write_version(m, &model).unwrap();
+        // The pointer moved, then the process died before the history line.
+        fsutil::write_atomic(&dir.path().join(LIVE), br#"{"version":2}"#).unwrap();
+        Registry::open_checked(dir.path(), "t", CheckMode::Repair).unwrap();
+        let last = reg.history().unwrap().pop().unwrap();
+        assert_eq!(
+            (last.event.as_str(), last.version, last.previous),
+            ("recovered", 2, Some(1))
+        );
     }
 }

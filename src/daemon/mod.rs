@@ -280,7 +280,11 @@ pub async fn run(
             source,
         })?;
     }
-    let registry = Registry::open(&policy.registry.dir)?;
+    let (registry, _) = Registry::open_checked(
+        &policy.registry.dir,
+        "driftd run",
+        crate::registry::CheckMode::Repair,
+    )?;
     let ingestor = Ingestor::open(&policy)?;
     let scorer = Worker::spawn("driftd-scorer", None::<Classifier>).map_err(DaemonError::Thread)?;
     let trainer = Worker::spawn("driftd-trainer", ()).map_err(DaemonError::Thread)?;

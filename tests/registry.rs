@@ -1,0 +1,195 @@
+//! The registry end to end on the real binary: the start-up check (broken
+//! versions, fallback), rollback / promote with a running daemon, pins and
+//! retention.
+
+mod common;
+use common::*;
+
+use std::path::{Path, PathBuf};
+
+use driftd::lock::RegistryLock;
+use driftd::registry::{HistoryEntry, Registry};
+
+/// A registry with version 1 trained by `driftd init`; returns the policy.
+fn init_registry(root: &Path, extra: &str) -> PathBuf {
+    gen_reference(&root.join("ref"));
+    let policy = write_policy(root, extra);
+    let o = driftd(&[
+        "init",
+        "--config",
+        policy.to_str().unwrap(),
+        "--data",
+        root.join("ref/old.parquet").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "init failed: {}", stderr(&o));
+    policy
+}
+
+/// Writes version `v` (version 1's weights, a new id) like a promotion
+/// would, optionally making it live.
+fn add_version(root: &Path, v: u64, live: bool) {
+    let reg = Registry::open(&root.join("models")).unwrap();
+    let (mut meta, model) = reg.load_model(1).unwrap();
+    meta.parent = reg.live_version().unwrap();
+    meta.version = v;
+    meta.strategy = "refit_new".into();
+    reg.write_version(meta, &model).unwrap();
+    if live {
+        reg.set_live(v, "model_promoted", "test").unwrap();
+    }
+}
+
+fn last_history(root: &Path) -> HistoryEntry {
+    let reg = Registry::open(&root.join("models")).unwrap();
+    reg.history().unwrap().pop().expect("a history entry")
+}
+
+fn corrupt(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let i = bytes.len() / 2;
+    bytes[i] ^= 0x55;
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn stop(child: std::process::Child) -> String {
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stderr(&out)
+}
+
+#[test]
+fn a_broken_live_version_is_reported_and_the_daemon_falls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policy = init_registry(root, "");
+    let cfg = policy.to_str().unwrap();
+    add_version(root, 2, true);
+    add_version(root, 3, true);
+    let ckpt = root.join("models/versions/000003/model.safetensors");
+    corrupt(&ckpt);
+
+    let o = driftd(&["versions", "--config", cfg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("BROKEN") && out.contains("checksum"), "{out}");
+    let o = driftd(&["versions", "--json", "--config", cfg]);
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        rows[2]["broken"].as_str().unwrap().contains("checksum"),
+        "{rows:#}"
+    );
+    assert!(rows[1]["broken"].is_null());
+    let o = driftd(&["status", "--config", cfg]);
+    assert!(
+        stdout(&o).contains("live version: 3 is BROKEN"),
+        "{}",
+        stdout(&o)
+    );
+    // Read-only commands change nothing.
+    assert!(!root.join("models/broken.json").exists());
+
+    let child = spawn_daemon(&policy);
+    wait_status(root, "the daemon serves version 2", |s| {
+        s["live_version"] == 2
+    });
+    let logs = stop(child);
+    let fallback = logs
+        .lines()
+        .find(|l| l.contains("\"event\":\"fallback\""))
+        .unwrap_or_else(|| panic!("no fallback event: {logs}"));
+    assert!(fallback.contains("\"level\":\"ERROR\""), "{fallback}");
+    assert!(logs.contains("\"event\":\"version_broken\""), "{logs}");
+    let h = last_history(root);
+    assert_eq!(
+        (h.event.as_str(), h.version, h.previous),
+        ("fallback", 2, Some(3))
+    );
+    assert!(
+        h.reason.contains("live version 3 is broken"),
+        "{}",
+        h.reason
+    );
+    let broken: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("models/broken.json")).unwrap()).unwrap();
+    assert_eq!(broken["versions"][0]["version"], 3, "{broken:#}");
+    // The broken files are kept for a human to look at.
+    assert!(ckpt.exists());
+
+    let o = driftd(&["promote", "--config", cfg, "3"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("version 3 is broken"), "{}", stderr(&o));
+}
+
+#[test]
+fn rollback_and_promote_move_a_running_daemon_and_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policy = init_registry(root, "");
+    let cfg = policy.to_str().unwrap();
+    add_version(root, 2, true);
+    let child = spawn_daemon(&policy);
+    wait_status(root, "the daemon serves version 2", |s| {
+        s["live_version"] == 2
+    });
+
+    let o = driftd(&["rollback", "--config", cfg, "--reason", "accuracy fell"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_status(root, "the daemon follows the rollback", |s| {
+        s["live_version"] == 1
+    });
+    let h = last_history(root);
+    assert_eq!(
+        (h.event.as_str(), h.version, h.previous),
+        ("rollback", 1, Some(2))
+    );
+    assert_eq!(h.reason, "accuracy fell");
+    assert!(h.by.unwrap().starts_with("driftd rollback (pid "));
+
+    let o = driftd(&["promote", "--config", cfg, "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_status(root, "the daemon follows the promotion", |s| {
+        s["live_version"] == 2
+    });
+    assert_eq!(last_history(root).event, "promote");
+    let o = driftd(&["rollback", "--config", cfg, "--to", "2"]);
+    assert!(stderr(&o).contains("already live"), "{}", stderr(&o));
+
+    // Both are writers: a held lock refuses them and names the holder.
+    let lock = RegistryLock::acquire(&root.join("models"), "the test").unwrap();
+    for args in [vec!["rollback"], vec!["promote", "1"]] {
+        let mut a = args.clone();
+        a.extend(["--config", cfg]);
+        let o = driftd(&a);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("locked by the test"), "{}", stderr(&o));
+    }
+    drop(lock);
+    let logs = stop(child);
+    assert_eq!(
+        logs.matches("\"event\":\"live_changed\"").count(),
+        2,
+        "{logs}"
+    );
+}
+
+#[test]
+fn the_default_rollback_refuses_a_broken_previous_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policy = init_registry(root, "");
+    let cfg = policy.to_str().unwrap();
+    add_version(root, 2, true);
+    add_version(root, 3, true);
+    corrupt(&root.join("models/versions/000002/model.safetensors"));
+    let o = driftd(&["rollback", "--config", cfg]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("version 2 is broken") && err.contains("--to"),
+        "{err}"
+    );
+    let o = driftd(&["rollback", "--config", cfg, "--to", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(last_history(root).version, 1);
+}
