@@ -99,6 +99,21 @@ pub enum Command {
         #[arg(long, default_value = "manual promotion")]
         reason: String,
     },
+    /// Keep a version whatever the retention policy (registry.keep_last).
+    Pin {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        version: u64,
+        /// Why, kept in pins.json.
+        #[arg(long, default_value = "pinned by hand")]
+        reason: String,
+    },
+    /// Let retention delete a pinned version again.
+    Unpin {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        version: u64,
+    },
     /// Run one update tournament now on the rows the daemon has seen.
     Update {
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -273,6 +288,34 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let policy = load_policy(&config)?;
             logging::init(format, &policy.log.filter);
             switch_live(&policy, Some(version), false, &reason)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pin {
+            config,
+            version,
+            reason,
+        } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, &policy.log.filter);
+            let (registry, _lock, _) = Registry::open_locked(&policy.registry.dir, "driftd pin")?;
+            if registry.pin(version, &reason)? {
+                tracing::info!(event = "pin", version, reason, "version {version} pinned");
+                println!("version {version} is pinned: retention keeps it");
+            } else {
+                println!("version {version} was already pinned");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Unpin { config, version } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, &policy.log.filter);
+            let (registry, _lock, _) = Registry::open_locked(&policy.registry.dir, "driftd unpin")?;
+            if registry.unpin(version)? {
+                tracing::info!(event = "unpin", version, "version {version} unpinned");
+                println!("version {version} is no longer pinned");
+            } else {
+                println!("version {version} was not pinned");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Update {
@@ -714,6 +757,7 @@ fn versions(policy: &Policy, json: bool) -> Result<()> {
             .find(|b| b.version == v)
             .map(|b| b.reason.clone())
     };
+    let pinned: Vec<u64> = registry.pins()?.iter().map(|p| p.version).collect();
     let ids = registry.versions()?;
     // A broken version may have no readable meta.json: list it anyway.
     let metas: Vec<(u64, Option<VersionMeta>)> = ids
@@ -732,6 +776,7 @@ fn versions(policy: &Policy, json: bool) -> Result<()> {
                     "created_at": m.as_ref().map(|m| m.created_at),
                     "holdout_accuracy": m.as_ref().and_then(|m| m.holdout).map(|s| s.accuracy),
                     "live": Some(*v) == live,
+                    "pinned": pinned.contains(v),
                     "broken": broken(*v),
                 })
             })
@@ -740,11 +785,16 @@ fn versions(policy: &Policy, json: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:>4}  {:>7}  {:>6}  {:<14} {:<10} {:<20} {:>8}",
+        "{:>8}  {:>7}  {:>6}  {:<14} {:<10} {:<20} {:>8}",
         "", "version", "parent", "strategy", "trigger", "created (UTC)", "holdout"
     );
     for (v, m) in &metas {
-        let marker = if Some(*v) == live { "live" } else { "" };
+        let marker = match (Some(*v) == live, pinned.contains(v)) {
+            (true, true) => "live pin",
+            (true, false) => "live",
+            (false, true) => "pin",
+            (false, false) => "",
+        };
         let (parent, strategy, trigger, created, holdout) = match m {
             Some(m) => (
                 m.parent
@@ -758,10 +808,10 @@ fn versions(policy: &Policy, json: bool) -> Result<()> {
             None => ("?".into(), "?".into(), "?".into(), "?".into(), "-".into()),
         };
         println!(
-            "{marker:>4}  {v:>7}  {parent:>6}  {strategy:<14} {trigger:<10} {created:<20} {holdout:>8}"
+            "{marker:>8}  {v:>7}  {parent:>6}  {strategy:<14} {trigger:<10} {created:<20} {holdout:>8}"
         );
         if let Some(reason) = broken(*v) {
-            println!("{:>15}BROKEN: {reason}", "");
+            println!("{:>19}BROKEN: {reason}", "");
         }
     }
     Ok(())

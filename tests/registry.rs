@@ -193,3 +193,29 @@ fn the_default_rollback_refuses_a_broken_previous_version() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(last_history(root).version, 1);
 }
+
+#[test]
+fn pins_are_listed_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policy = init_registry(root, "");
+    let cfg = policy.to_str().unwrap();
+    let o = driftd(&["pin", "--config", cfg, "1", "--reason", "the reference"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = driftd(&["versions", "--json", "--config", cfg]);
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows[0]["pinned"], true);
+    let o = driftd(&["versions", "--config", cfg]);
+    assert!(stdout(&o).contains("live pin"), "{}", stdout(&o));
+    let reg = Registry::open(&root.join("models")).unwrap();
+    assert_eq!(reg.pins().unwrap()[0].reason, "the reference");
+    let o = driftd(&["pin", "--config", cfg, "5"]);
+    assert!(
+        stderr(&o).contains("version 5 does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    let o = driftd(&["unpin", "--config", cfg, "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(reg.pins().unwrap().is_empty());
+}

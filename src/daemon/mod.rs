@@ -1220,6 +1220,10 @@ pub fn promote_version(
         Some(_) => format!("{strategy} won the {} update", p.trigger),
     };
     registry.set_live(version, "model_promoted", &reason)?;
+    // Only now that the new pointer is durable may old versions go.
+    if let Err(e) = registry.apply_retention(policy.registry.keep_last) {
+        warn!(error = %e, "retention failed; old versions are kept");
+    }
     info!(
         event = "model_promoted",
         version,
