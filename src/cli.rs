@@ -14,7 +14,7 @@ use crate::gen;
 use crate::ingest;
 use crate::logging::{self, LogFormat};
 use crate::model::Dataset;
-use crate::registry::{CheckMode, DataSummary, Registry, VersionMeta};
+use crate::registry::{CheckMode, DataSummary, ImportSource, Registry, VersionMeta};
 use crate::update::{self as strategies, StrategyName, UpdateData};
 
 const DEFAULT_CONFIG: &str = "/etc/driftd/policy.toml";
@@ -98,6 +98,22 @@ pub enum Command {
         /// Why, for the history.
         #[arg(long, default_value = "manual promotion")]
         reason: String,
+    },
+    /// Adopt a model trained elsewhere (a PyTorch nn.Sequential state_dict
+    /// saved with safetensors.torch.save_file) as a new version.
+    Import {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The state_dict: tensors 0.weight, 0.bias, 2.weight, ... (and
+        /// optionally input.mean / input.std) matching the policy's model.
+        #[arg(long)]
+        safetensors: PathBuf,
+        /// Why, for meta.json and the history.
+        #[arg(long, default_value = "imported")]
+        reason: String,
+        /// Also make the new version live (otherwise: `driftd promote N`).
+        #[arg(long)]
+        promote: bool,
     },
     /// Keep a version whatever the retention policy (registry.keep_last).
     Pin {
@@ -288,6 +304,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let policy = load_policy(&config)?;
             logging::init(format, &policy.log.filter);
             switch_live(&policy, Some(version), false, &reason)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            config,
+            safetensors,
+            reason,
+            promote,
+        } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, &policy.log.filter);
+            import(&policy, &safetensors, &reason, promote)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Pin {
@@ -570,6 +597,107 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
         (Some(v), _) => println!("promoted: version {v} is live"),
         (None, true) => println!("dry run: nothing promoted"),
         (None, false) => println!("nothing promoted"),
+    }
+    Ok(())
+}
+
+/// `driftd import`: checks a PyTorch state_dict against the policy's
+/// architecture and writes it as the next version (live only with
+/// `--promote`).
+fn import(policy: &Policy, file: &Path, reason: &str, promote: bool) -> Result<()> {
+    if file.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+        bail!(
+            "{} is not a .safetensors file: driftd import takes a PyTorch state_dict saved with \
+             safetensors.torch.save_file(model.state_dict(), \"model.safetensors\") \
+             (pickled .pt / .pth files are not read: unpickling can run code)",
+            file.display()
+        );
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let (registry, _lock, _) = Registry::open_locked(&policy.registry.dir, "driftd import")?;
+    let live = registry.live_version()?;
+    // Feature order: the policy's list, else the live version's.
+    let features = match (&policy.data.features, live) {
+        (crate::config::FeatureSpec::List(list), _) => list.clone(),
+        (crate::config::FeatureSpec::Pattern(_), Some(v)) => registry.read_meta(v)?.features,
+        (crate::config::FeatureSpec::Pattern(p), None) => bail!(
+            "data.features is a pattern ({p:?}) and the registry has no live version, so the \
+             model's input order is unknown: list the features in the policy"
+        ),
+    };
+    let arch = crate::model::Architecture::from_policy(policy, features.len());
+    let mlp = crate::model::Mlp::from_pytorch_state_dict(&bytes, &arch).map_err(|e| {
+        anyhow::anyhow!(
+            "{} does not fit the policy's model (inputs {} = the features {:?}, hidden {:?}, \
+             {} classes): {e}",
+            file.display(),
+            arch.inputs,
+            features,
+            arch.hidden,
+            arch.classes
+        )
+    })?;
+    let scaler = if mlp.scaler == crate::model::Scaler::identity(arch.inputs) {
+        "identity"
+    } else {
+        "checkpoint"
+    };
+    let version = registry.next_version()?;
+    let meta = VersionMeta {
+        version,
+        parent: live,
+        strategy: "import".into(),
+        trigger: "import".into(),
+        created_at: chrono::Utc::now(),
+        architecture: arch.clone(),
+        members: Vec::new(),
+        features,
+        label: policy.data.label.clone(),
+        training: None,
+        threads: policy.training.threads,
+        train_report: None,
+        data: DataSummary::default(),
+        holdout: None,
+        live_holdout: None,
+        leaderboard: Vec::new(),
+        driftd_version: env!("CARGO_PKG_VERSION").into(),
+        import: Some(ImportSource {
+            file: file.display().to_string(),
+            sha256: crate::registry::hex_sha256(&bytes),
+            scaler: scaler.into(),
+            reason: reason.to_string(),
+        }),
+    };
+    registry.write_version(meta, &crate::model::Classifier::Single(mlp))?;
+    tracing::info!(
+        event = "import",
+        version,
+        file = %file.display(),
+        scaler,
+        "{} imported as version {version}",
+        file.display()
+    );
+    if promote {
+        registry.set_live(version, "import", reason)?;
+        if let Err(e) = registry.apply_retention(policy.registry.keep_last) {
+            tracing::warn!(error = %e, "retention failed; old versions are kept");
+        }
+        tracing::warn!(
+            event = "promote",
+            version,
+            previous = ?live,
+            reason,
+            "version {version} (imported) is live"
+        );
+        println!(
+            "version {version} imported from {} and live",
+            file.display()
+        );
+    } else {
+        println!(
+            "version {version} imported from {}; make it live with `driftd promote {version}`",
+            file.display()
+        );
     }
     Ok(())
 }

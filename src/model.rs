@@ -617,15 +617,54 @@ impl Mlp {
     /// Loads a checkpoint and checks every tensor's name and shape against
     /// `arch`.
     pub fn from_safetensors(bytes: &[u8], arch: &Architecture) -> Result<Mlp, ModelError> {
+        Self::decode(bytes, arch, true)
+    }
+
+    /// Loads the state_dict of a PyTorch `nn.Sequential(Linear, Act, ...,
+    /// Linear)` saved with `safetensors.torch.save_file`, checking every
+    /// tensor against `arch`. `input.mean` / `input.std` are optional: a
+    /// model without them takes raw features (identity scaler), as the
+    /// `nn.Sequential` alone does in PyTorch.
+    pub fn from_pytorch_state_dict(bytes: &[u8], arch: &Architecture) -> Result<Mlp, ModelError> {
+        Self::decode(bytes, arch, false)
+    }
+
+    fn decode(bytes: &[u8], arch: &Architecture, scaler_required: bool) -> Result<Mlp, ModelError> {
         let st = safetensors::SafeTensors::deserialize(bytes)
             .map_err(|e| ModelError::Checkpoint(format!("not a valid safetensors file: {e}")))?;
+        let shapes = arch.layer_shapes();
+        let mut expected: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, &(fan_in, fan_out)) in shapes.iter().enumerate() {
+            expected.push((format!("{}.weight", 2 * i), vec![fan_out, fan_in]));
+            expected.push((format!("{}.bias", 2 * i), vec![fan_out]));
+        }
+        let has_scaler = st.tensor("input.mean").is_ok() || st.tensor("input.std").is_ok();
+        if scaler_required || has_scaler {
+            expected.push(("input.mean".into(), vec![arch.inputs]));
+            expected.push(("input.std".into(), vec![arch.inputs]));
+        }
+        let mut found: Vec<String> = st.names().into_iter().map(|s| s.to_string()).collect();
+        found.sort();
+        for name in &found {
+            if !expected.iter().any(|(n, _)| n == name) {
+                let names: Vec<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(ModelError::Checkpoint(format!(
+                    "tensor {name:?} is not part of the architecture (inputs {}, hidden {:?}, {} outputs), whose tensors are {names:?}",
+                    arch.inputs,
+                    arch.hidden,
+                    arch.outputs()
+                )));
+            }
+        }
         let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, ModelError> {
-            let view = st
-                .tensor(name)
-                .map_err(|_| ModelError::Checkpoint(format!("tensor {name:?} is missing")))?;
+            let view = st.tensor(name).map_err(|_| {
+                ModelError::Checkpoint(format!(
+                    "tensor {name:?} is missing (expected shape {shape:?})"
+                ))
+            })?;
             if view.dtype() != safetensors::Dtype::F32 {
                 return Err(ModelError::Checkpoint(format!(
-                    "tensor {name:?} has dtype {:?}, expected F32",
+                    "tensor {name:?} has dtype {:?}, expected F32 (in PyTorch: model.float() before saving)",
                     view.dtype()
                 )));
             }
@@ -642,29 +681,33 @@ impl Mlp {
                 .collect())
         };
         let mut layers = Vec::new();
-        for (i, &(fan_in, fan_out)) in arch.layer_shapes().iter().enumerate() {
+        for (i, &(fan_in, fan_out)) in shapes.iter().enumerate() {
             let w = get(&format!("{}.weight", 2 * i), &[fan_out, fan_in])?;
             let b = get(&format!("{}.bias", 2 * i), &[fan_out])?;
+            if !w.iter().chain(&b).all(|x| x.is_finite()) {
+                return Err(ModelError::Checkpoint(format!(
+                    "layer {} holds NaN or infinite values",
+                    2 * i
+                )));
+            }
             layers.push(Linear {
                 weight: Tensor::from_slice(&w).view([fan_out as i64, fan_in as i64]),
                 bias: Tensor::from_slice(&b),
             });
         }
-        let expected = 2 * layers.len() + 2;
-        if st.len() != expected {
-            let known: Vec<String> = st.names().into_iter().map(|s| s.to_string()).collect();
-            return Err(ModelError::Checkpoint(format!(
-                "expected {expected} tensors for this architecture, found {}: {known:?}",
-                st.len()
-            )));
-        }
-        let scaler = Scaler {
-            mean: get("input.mean", &[arch.inputs])?,
-            std: get("input.std", &[arch.inputs])?,
+        let scaler = if scaler_required || has_scaler {
+            Scaler {
+                mean: get("input.mean", &[arch.inputs])?,
+                std: get("input.std", &[arch.inputs])?,
+            }
+        } else {
+            Scaler::identity(arch.inputs)
         };
-        if scaler.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+        if scaler.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+            || scaler.mean.iter().any(|m| !m.is_finite())
+        {
             return Err(ModelError::Checkpoint(
-                "input.std must be positive and finite".into(),
+                "input.mean must be finite and input.std positive and finite".into(),
             ));
         }
         Ok(Mlp {
@@ -1049,6 +1092,38 @@ mod tests {
         let err = Mlp::from_safetensors(&bytes, &other).unwrap_err();
         assert!(err.to_string().contains("2.weight"), "{err}");
         assert!(Mlp::from_safetensors(b"garbage", &m.arch).is_err());
+    }
+
+    #[test]
+    fn a_state_dict_without_scaler_imports_with_the_identity() {
+        let m = Mlp::new(arch(2), Init::HeNormal, 4);
+        // Only the Sequential's own tensors, as PyTorch's state_dict has.
+        let full = m.to_safetensors().unwrap();
+        let st = safetensors::SafeTensors::deserialize(&full).unwrap();
+        let keep = |drop: &[&str]| {
+            let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = st
+                .tensors()
+                .into_iter()
+                .filter(|(n, _)| !drop.contains(&n.as_str()))
+                .collect();
+            safetensors::serialize(views, None).unwrap()
+        };
+        let plain = keep(&["input.mean", "input.std"]);
+        assert!(Mlp::from_safetensors(&plain, &m.arch).is_err());
+        let back = Mlp::from_pytorch_state_dict(&plain, &m.arch).unwrap();
+        assert_eq!(back.scaler, Scaler::identity(m.arch.inputs));
+        let data = toy(20, 9);
+        assert_eq!(
+            m.predict_proba(&data).unwrap(),
+            back.predict_proba(&data).unwrap()
+        );
+        // Half a scaler is a mistake, not an identity.
+        let half = keep(&["input.std"]);
+        let err = Mlp::from_pytorch_state_dict(&half, &m.arch).unwrap_err();
+        assert!(
+            err.to_string().contains("\"input.std\" is missing"),
+            "{err}"
+        );
     }
 
     #[test]

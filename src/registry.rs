@@ -124,7 +124,9 @@ pub struct VersionMeta {
     pub members: Vec<MemberFile>,
     pub features: Vec<String>,
     pub label: String,
-    pub training: TrainSettings,
+    /// How the newest member was trained; `None` for an imported model
+    /// (trained elsewhere: see `import`).
+    pub training: Option<TrainSettings>,
     pub threads: usize,
     pub train_report: Option<TrainReport>,
     pub data: DataSummary,
@@ -135,6 +137,23 @@ pub struct VersionMeta {
     pub live_holdout: Option<Scores>,
     pub leaderboard: Vec<CandidateScore>,
     pub driftd_version: String,
+    /// Where an imported version came from (`driftd import`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportSource>,
+}
+
+/// The origin of a version adopted with `driftd import`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportSource {
+    /// The `.safetensors` file as given on the command line.
+    pub file: String,
+    /// sha256 of that file (the version's own checkpoint is rewritten in
+    /// driftd's layout, so its checksum differs).
+    pub sha256: String,
+    /// `checkpoint` when the file held `input.mean` / `input.std`,
+    /// `identity` when it did not (raw features go into the first layer).
+    pub scaler: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -893,7 +912,7 @@ mod tests {
             },
             features: vec!["a".into(), "b".into(), "c".into()],
             label: "y".into(),
-            training: TrainSettings {
+            training: Some(TrainSettings {
                 optimizer: OptimizerKind::Sgd,
                 learning_rate: 0.01,
                 momentum: 0.9,
@@ -901,7 +920,7 @@ mod tests {
                 batch_size: 32,
                 shuffle: true,
                 seed: 1,
-            },
+            }),
             threads: 1,
             train_report: None,
             data: DataSummary::default(),
@@ -910,6 +929,7 @@ mod tests {
             leaderboard: vec![],
             members: vec![],
             driftd_version: "test".into(),
+            import: None,
         }
     }
 

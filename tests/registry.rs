@@ -219,3 +219,119 @@ fn pins_are_listed_and_kept() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(reg.pins().unwrap().is_empty());
 }
+
+fn import(cfg: &str, file: &Path, promote: bool) -> std::process::Output {
+    let mut args = vec![
+        "import",
+        "--config",
+        cfg,
+        "--safetensors",
+        file.to_str().unwrap(),
+    ];
+    if promote {
+        args.push("--promote");
+    }
+    driftd(&args)
+}
+
+#[test]
+fn import_refuses_what_does_not_fit_the_policy() {
+    use driftd::config::{Activation, Init};
+    use driftd::model::{Architecture, Mlp};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policy = init_registry(root, "");
+    let cfg = policy.to_str().unwrap();
+    let write = |name: &str, hidden: Vec<usize>| {
+        let arch = Architecture {
+            inputs: 20,
+            hidden,
+            activation: Activation::Relu,
+            classes: 2,
+        };
+        let path = root.join(name);
+        let bytes = Mlp::new(arch, Init::HeNormal, 1).to_safetensors().unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let o = import(cfg, &write("narrow.safetensors", vec![20, 9]), false);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("tensor \"2.weight\" has shape [9, 20], expected [10, 20]"),
+        "{err}"
+    );
+    let o = import(cfg, &write("deep.safetensors", vec![20, 10, 5]), false);
+    assert!(
+        stderr(&o).contains("tensor \"6.bias\" is not part of the architecture"),
+        "{}",
+        stderr(&o)
+    );
+    let pt = root.join("model.pt");
+    std::fs::write(&pt, b"PK\x03\x04 a torch pickle").unwrap();
+    let o = import(cfg, &pt, false);
+    assert!(
+        stderr(&o).contains("is not a .safetensors file"),
+        "{}",
+        stderr(&o)
+    );
+    let garbage = root.join("garbage.safetensors");
+    std::fs::write(&garbage, b"not really").unwrap();
+    let o = import(cfg, &garbage, false);
+    assert!(
+        stderr(&o).contains("not a valid safetensors file"),
+        "{}",
+        stderr(&o)
+    );
+    // Nothing was written by the refused imports.
+    let reg = Registry::open(&root.join("models")).unwrap();
+    assert_eq!(reg.versions().unwrap(), vec![1]);
+
+    // A fitting file becomes version 2, live only when asked.
+    let o = import(cfg, &write("good.safetensors", vec![20, 10]), false);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(reg.live_version().unwrap(), Some(1));
+    let (meta, _) = reg.load_model(2).unwrap();
+    assert_eq!((meta.strategy.as_str(), meta.parent), ("import", Some(1)));
+    assert!(meta.training.is_none());
+}
+
+#[test]
+fn retention_after_promotions_keeps_live_previous_newest_and_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policy = init_registry(root, "");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(
+        &policy,
+        text.replace("dir = \"models\"", "dir = \"models\"\nkeep_last = 1"),
+    )
+    .unwrap();
+    let cfg = policy.to_str().unwrap();
+    let ckpt = root.join("v1.safetensors");
+    std::fs::copy(root.join("models/versions/000001/model.safetensors"), &ckpt).unwrap();
+    let reg = Registry::open(&root.join("models")).unwrap();
+
+    assert!(import(cfg, &ckpt, true).status.success());
+    // 2 is live and newest, 1 was live before it.
+    assert_eq!(reg.versions().unwrap(), vec![1, 2]);
+    assert!(import(cfg, &ckpt, true).status.success());
+    assert_eq!(reg.versions().unwrap(), vec![2, 3]);
+    assert!(driftd(&["pin", "--config", cfg, "3"]).status.success());
+    // Not promoted: no retention.
+    assert!(import(cfg, &ckpt, false).status.success());
+    assert_eq!(reg.versions().unwrap(), vec![2, 3, 4]);
+    let o = import(cfg, &ckpt, true);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("deleted by retention"),
+        "{}",
+        stderr(&o)
+    );
+    // 5 is live and newest, 3 pinned (and live before 5); 2 and 4 go.
+    assert_eq!(reg.versions().unwrap(), vec![3, 5]);
+    // Rollbacks delete nothing.
+    assert!(driftd(&["rollback", "--config", cfg]).status.success());
+    assert_eq!(reg.live_version().unwrap(), Some(3));
+    assert_eq!(reg.versions().unwrap(), vec![3, 5]);
+}

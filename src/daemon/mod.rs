@@ -1205,7 +1205,7 @@ pub fn promote_version(
         members: Vec::new(),
         features: p.features,
         label: policy.data.label.clone(),
-        training,
+        training: Some(training),
         threads: policy.training.threads,
         train_report: p.report,
         data: p.data,
@@ -1213,6 +1213,7 @@ pub fn promote_version(
         live_holdout: p.live_holdout,
         leaderboard: p.leaderboard,
         driftd_version: env!("CARGO_PKG_VERSION").into(),
+        import: None,
     };
     let meta = registry.write_version(meta, model)?;
     let reason = match parent {
