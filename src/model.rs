@@ -630,6 +630,65 @@ impl Mlp {
     }
 
     fn decode(bytes: &[u8], arch: &Architecture, scaler_required: bool) -> Result<Mlp, ModelError> {
+        let values = CheckpointValues::parse(bytes, arch, scaler_required)?;
+        let layers = values
+            .layers
+            .iter()
+            .map(|(w, b)| Linear {
+                weight: Tensor::from_slice(w).view([b.len() as i64, (w.len() / b.len()) as i64]),
+                bias: Tensor::from_slice(b),
+            })
+            .collect();
+        Ok(Mlp {
+            arch: arch.clone(),
+            layers,
+            scaler: values.scaler,
+        })
+    }
+}
+
+/// Ensemble members must agree on inputs and classes; weights must be
+/// non-negative with a positive sum.
+pub fn check_ensemble(archs: &[&Architecture], weights: &[f64]) -> Result<(), ModelError> {
+    let first = archs.first().ok_or(ModelError::NoRows)?;
+    let (inputs, classes) = (first.inputs, first.classes);
+    if let Some(a) = archs
+        .iter()
+        .find(|a| a.inputs != inputs || a.classes != classes)
+    {
+        return Err(ModelError::Checkpoint(format!(
+            "ensemble members disagree: {} inputs / {} classes vs {} / {}",
+            a.inputs, a.classes, inputs, classes
+        )));
+    }
+    if weights.len() != archs.len()
+        || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+        || weights.iter().sum::<f64>() <= 0.0
+    {
+        return Err(ModelError::Checkpoint(format!(
+            "ensemble weights {weights:?} must be {} non-negative numbers with a positive sum",
+            archs.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a driftd checkpoint against `arch` (names, dtypes, shapes, finite
+/// values) without libtorch: what the registry's verification runs.
+pub fn verify_checkpoint(bytes: &[u8], arch: &Architecture) -> Result<(), ModelError> {
+    CheckpointValues::parse(bytes, arch, true).map(|_| ())
+}
+
+/// A checkpoint's values, checked against an architecture; plain vectors so
+/// that checking needs no libtorch.
+struct CheckpointValues {
+    /// (weight row-major `[out, in]`, bias) per linear layer.
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
+    scaler: Scaler,
+}
+
+impl CheckpointValues {
+    fn parse(bytes: &[u8], arch: &Architecture, scaler_required: bool) -> Result<Self, ModelError> {
         let st = safetensors::SafeTensors::deserialize(bytes)
             .map_err(|e| ModelError::Checkpoint(format!("not a valid safetensors file: {e}")))?;
         let shapes = arch.layer_shapes();
@@ -690,10 +749,7 @@ impl Mlp {
                     2 * i
                 )));
             }
-            layers.push(Linear {
-                weight: Tensor::from_slice(&w).view([fan_out as i64, fan_in as i64]),
-                bias: Tensor::from_slice(&b),
-            });
+            layers.push((w, b));
         }
         let scaler = if scaler_required || has_scaler {
             Scaler {
@@ -710,11 +766,7 @@ impl Mlp {
                 "input.mean must be finite and input.std positive and finite".into(),
             ));
         }
-        Ok(Mlp {
-            arch: arch.clone(),
-            layers,
-            scaler,
-        })
+        Ok(CheckpointValues { layers, scaler })
     }
 }
 
@@ -902,26 +954,8 @@ impl Classifier {
     /// An ensemble of `members` with `weights` (normalised here), checked
     /// for matching inputs and classes.
     pub fn ensemble(members: Vec<Mlp>, weights: Vec<f64>) -> Result<Classifier, ModelError> {
-        let first = members.first().ok_or(ModelError::NoRows)?;
-        let (inputs, classes) = (first.arch.inputs, first.arch.classes);
-        if let Some(m) = members
-            .iter()
-            .find(|m| m.arch.inputs != inputs || m.arch.classes != classes)
-        {
-            return Err(ModelError::Checkpoint(format!(
-                "ensemble members disagree: {} inputs / {} classes vs {} / {}",
-                m.arch.inputs, m.arch.classes, inputs, classes
-            )));
-        }
-        if weights.len() != members.len()
-            || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
-            || weights.iter().sum::<f64>() <= 0.0
-        {
-            return Err(ModelError::Checkpoint(format!(
-                "ensemble weights {weights:?} must be {} non-negative numbers with a positive sum",
-                members.len()
-            )));
-        }
+        let archs: Vec<&Architecture> = members.iter().map(|m| &m.arch).collect();
+        check_ensemble(&archs, &weights)?;
         let total: f64 = weights.iter().sum();
         Ok(Classifier::Ensemble {
             members,

@@ -450,7 +450,7 @@ impl Registry {
         let known = self.recorded_broken();
         let mut out = Vec::new();
         for v in self.versions()? {
-            if let Err(e) = self.load_model(v) {
+            if let Err(e) = self.verify_version(v) {
                 let reason = e.to_string();
                 let detected_at = known
                     .iter()
@@ -563,30 +563,46 @@ impl Registry {
     /// the folder; the member list and checksums are filled in here.
     pub fn write_version(
         &self,
-        mut meta: VersionMeta,
+        meta: VersionMeta,
         model: &Classifier,
     ) -> Result<VersionMeta, RegistryError> {
         let version = meta.version;
         let model_err = |source| RegistryError::Model { version, source };
-        let single = matches!(model, Classifier::Single(_));
+        let mut members = Vec::new();
+        for (m, w) in model.members().iter().zip(model.weights()) {
+            members.push((m.arch.clone(), w, m.to_safetensors().map_err(model_err)?));
+        }
+        self.write_version_bytes(meta, members)
+    }
+
+    /// The durable write behind [`Registry::write_version`], from serialized
+    /// members (architecture, ensemble weight, safetensors bytes; oldest
+    /// first): a hidden temporary folder, every file fsynced, the folder
+    /// fsynced, renamed into place, `versions/` fsynced.
+    pub fn write_version_bytes(
+        &self,
+        mut meta: VersionMeta,
+        members: Vec<(Architecture, f64, Vec<u8>)>,
+    ) -> Result<VersionMeta, RegistryError> {
+        let version = meta.version;
+        let single = members.len() == 1;
         let mut files = Vec::new();
         meta.members.clear();
-        for (i, (m, w)) in model.members().iter().zip(model.weights()).enumerate() {
-            let bytes = m.to_safetensors().map_err(model_err)?;
+        for (i, (arch, weight, bytes)) in members.into_iter().enumerate() {
             let file = if single {
                 CHECKPOINT.to_string()
             } else {
                 format!("member-{i}.safetensors")
             };
+            meta.architecture = arch.clone();
             meta.members.push(MemberFile {
                 file: file.clone(),
-                architecture: m.arch.clone(),
-                weight: w,
+                architecture: arch,
+                weight,
                 sha256: hex_sha256(&bytes),
             });
             files.push((file, bytes));
         }
-        meta.architecture = model.newest().arch.clone();
         let final_dir = self.version_dir(version);
         let versions = self.root.join("versions");
         let tmp = versions.join(format!(".{version:06}.tmp-{}", std::process::id()));
@@ -630,8 +646,14 @@ impl Registry {
         })
     }
 
-    /// Loads a version's model after checking every checkpoint's checksum.
-    pub fn load_model(&self, version: u64) -> Result<(VersionMeta, Classifier), RegistryError> {
+    /// Verifies a version without loading it into libtorch: meta.json
+    /// parses, lists at least one member, and every member file exists,
+    /// matches its sha256 and fits its architecture (names, shapes, finite
+    /// values). Returns the meta and the members' bytes.
+    pub fn verify_version(
+        &self,
+        version: u64,
+    ) -> Result<(VersionMeta, Vec<Vec<u8>>), RegistryError> {
         let meta = self.read_meta(version)?;
         let dir = self.version_dir(version);
         if meta.members.is_empty() {
@@ -640,7 +662,8 @@ impl Registry {
                 message: "lists no checkpoint files".into(),
             });
         }
-        let mut members = Vec::new();
+        let model_err = |source| RegistryError::Model { version, source };
+        let mut all = Vec::new();
         for member in &meta.members {
             let path = dir.join(&member.file);
             let bytes = fs::read(&path).map_err(io_err(&path))?;
@@ -654,17 +677,28 @@ impl Registry {
                     ),
                 });
             }
-            members.push(
-                Mlp::from_safetensors(&bytes, &member.architecture)
-                    .map_err(|source| RegistryError::Model { version, source })?,
-            );
+            crate::model::verify_checkpoint(&bytes, &member.architecture).map_err(model_err)?;
+            all.push(bytes);
+        }
+        let archs: Vec<&Architecture> = meta.members.iter().map(|m| &m.architecture).collect();
+        let weights: Vec<f64> = meta.members.iter().map(|m| m.weight).collect();
+        crate::model::check_ensemble(&archs, &weights).map_err(model_err)?;
+        Ok((meta, all))
+    }
+
+    /// Loads a version's model after verifying it ([`Registry::verify_version`]).
+    pub fn load_model(&self, version: u64) -> Result<(VersionMeta, Classifier), RegistryError> {
+        let (meta, files) = self.verify_version(version)?;
+        let model_err = |source| RegistryError::Model { version, source };
+        let mut members = Vec::new();
+        for (member, bytes) in meta.members.iter().zip(&files) {
+            members.push(Mlp::from_safetensors(bytes, &member.architecture).map_err(model_err)?);
         }
         let model = if members.len() == 1 {
             Classifier::Single(members.pop().expect("one member"))
         } else {
             let weights = meta.members.iter().map(|m| m.weight).collect();
-            Classifier::ensemble(members, weights)
-                .map_err(|source| RegistryError::Model { version, source })?
+            Classifier::ensemble(members, weights).map_err(model_err)?
         };
         Ok((meta, model))
     }
