@@ -14,7 +14,9 @@ use crate::gen;
 use crate::ingest;
 use crate::logging::{self, LogFormat};
 use crate::model::Dataset;
-use crate::registry::{CheckMode, DataSummary, ImportSource, Registry, VersionMeta};
+use crate::registry::{
+    CheckMode, DataSummary, ImportSource, Registry, TrainedFile, TrainedFiles, VersionMeta,
+};
 use crate::update::{self as strategies, StrategyName, UpdateData};
 
 const DEFAULT_CONFIG: &str = "/etc/driftd/policy.toml";
@@ -424,9 +426,15 @@ fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
     let schema = ingest::Schema::from_policy(policy)
         .unwrap_or_else(|| ingest::Schema::resolve(policy, &first_cols));
     let mut rows = Dataset::new(schema.features.len());
+    let mut trained = Vec::new();
     for f in files {
         let d =
             ingest::read_file(f, &schema).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+        trained.push(TrainedFile {
+            seq: 0,
+            name: f.display().to_string(),
+            rows: d.len(),
+        });
         rows.extend(&d);
     }
     tch::set_num_threads(policy.training.threads as i32);
@@ -452,6 +460,7 @@ fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
                 last_file: files.last().map(|p| p.display().to_string()),
                 last_seq: 0,
             },
+            files: Some(TrainedFiles::new(trained)),
         },
     )?;
     println!(
@@ -536,6 +545,7 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
                     last_file: manifest.ingested_in_order().last().map(|(n, _)| n.clone()),
                     last_seq: manifest.next_seq,
                 },
+                files: None,
             },
         )?;
         promoted = Some(meta.version);
@@ -667,6 +677,9 @@ fn import(policy: &Policy, file: &Path, reason: &str, promote: bool) -> Result<(
             scaler: scaler.into(),
             reason: reason.to_string(),
         }),
+        seeds: None,
+        update_settings: None,
+        files: None,
     };
     registry.write_version(meta, &crate::model::Classifier::Single(mlp))?;
     tracing::info!(

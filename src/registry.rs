@@ -140,6 +140,78 @@ pub struct VersionMeta {
     /// Where an imported version came from (`driftd import`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportSource>,
+    /// The seeds the update used (none for imports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<Seeds>,
+    /// The policy's `[update]` section when the version was made: the
+    /// strategies' settings (fine-tuning rate and grid, sampling,
+    /// weighting, graft, ensemble, holdout, metric, margin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_settings: Option<serde_json::Value>,
+    /// The data files whose rows were new for this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<TrainedFiles>,
+}
+
+/// Seeds of the update that made a version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Seeds {
+    /// `training.seed` of the policy.
+    pub policy: u64,
+    /// The tournament's seed (policy seed + the parent version): fine-tuning
+    /// and sampling use it.
+    pub tournament: u64,
+    /// Fresh models (refit, ensemble, graft layers) are initialised with it.
+    pub fresh_model: u64,
+}
+
+/// One data file and how many of its rows were read (all of them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainedFile {
+    /// Manifest sequence number (0 for files given to `driftd init`).
+    pub seq: u64,
+    pub name: String,
+    pub rows: usize,
+}
+
+/// The files a version's new rows came from: a manifest sequence range,
+/// with the list itself when short and a digest always.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainedFiles {
+    /// Sequence range `first_seq..=last_seq` in `state/manifest.json`.
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    pub count: usize,
+    pub rows: usize,
+    /// sha256 over one `seq<TAB>name<TAB>rows` line per file, in order.
+    pub digest: String,
+    /// Every file when there are at most [`TrainedFiles::MAX_LISTED`];
+    /// otherwise empty (the range and the digest identify them).
+    pub list: Vec<TrainedFile>,
+}
+
+impl TrainedFiles {
+    pub const MAX_LISTED: usize = 100;
+
+    pub fn new(files: Vec<TrainedFile>) -> TrainedFiles {
+        let mut text = String::new();
+        for f in &files {
+            text.push_str(&format!("{}\t{}\t{}\n", f.seq, f.name, f.rows));
+        }
+        let seqs = files.iter().map(|f| f.seq).filter(|&s| s > 0);
+        TrainedFiles {
+            first_seq: seqs.clone().min(),
+            last_seq: seqs.max(),
+            count: files.len(),
+            rows: files.iter().map(|f| f.rows).sum(),
+            digest: hex_sha256(text.as_bytes()),
+            list: if files.len() <= Self::MAX_LISTED {
+                files
+            } else {
+                Vec::new()
+            },
+        }
+    }
 }
 
 /// The origin of a version adopted with `driftd import`.
@@ -964,6 +1036,9 @@ mod tests {
             members: vec![],
             driftd_version: "test".into(),
             import: None,
+            seeds: None,
+            update_settings: None,
+            files: None,
         }
     }
 
@@ -1190,5 +1265,29 @@ mod tests {
         let (reg, report) = Registry::open_checked(dir.path(), "t", CheckMode::Repair).unwrap();
         assert_eq!(report.removed.len(), 1);
         assert_eq!(reg.versions().unwrap(), vec![3, 8]);
+    }
+
+    #[test]
+    fn long_file_lists_keep_their_range_and_digest() {
+        let files = |n: u64| -> Vec<TrainedFile> {
+            (1..=n)
+                .map(|seq| TrainedFile {
+                    seq,
+                    name: format!("part-{seq}.parquet"),
+                    rows: 10,
+                })
+                .collect()
+        };
+        let short = TrainedFiles::new(files(3));
+        assert_eq!(
+            (short.first_seq, short.last_seq, short.rows),
+            (Some(1), Some(3), 30)
+        );
+        assert_eq!(short.list.len(), 3);
+        let long = TrainedFiles::new(files(150));
+        assert_eq!((long.count, long.last_seq), (150, Some(150)));
+        assert!(long.list.is_empty());
+        assert_eq!(long.digest, TrainedFiles::new(files(150)).digest);
+        assert_ne!(long.digest, TrainedFiles::new(files(149)).digest);
     }
 }

@@ -22,6 +22,15 @@ fn init_registry(root: &Path, extra: &str) -> PathBuf {
         root.join("ref/old.parquet").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "init failed: {}", stderr(&o));
+    let (meta, _) = Registry::open(&root.join("models"))
+        .unwrap()
+        .load_model(1)
+        .unwrap();
+    let files = meta.files.unwrap();
+    assert_eq!(files.list.len(), 1);
+    assert!(files.list[0].name.ends_with("ref/old.parquet"));
+    assert_eq!(files.list[0].rows, 500);
+    assert_eq!(meta.seeds.unwrap().tournament, 1);
     policy
 }
 

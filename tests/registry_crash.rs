@@ -67,6 +67,9 @@ fn meta(version: u64, parent: Option<u64>) -> VersionMeta {
         leaderboard: Vec::new(),
         driftd_version: "crash-test".into(),
         import: None,
+        seeds: None,
+        update_settings: None,
+        files: None,
     }
 }
 
