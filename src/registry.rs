@@ -158,10 +158,11 @@ pub struct VersionMeta {
 pub struct Seeds {
     /// `training.seed` of the policy.
     pub policy: u64,
-    /// The tournament's seed (policy seed + the parent version): fine-tuning
-    /// and sampling use it.
+    /// The tournament's seed (policy seed + the parent version): fine-tuning,
+    /// sampling and graft's new layers use it.
     pub tournament: u64,
-    /// Fresh models (refit, ensemble, graft layers) are initialised with it.
+    /// The fresh model of `refit_*` and `ensemble_*` is initialised with it.
+    /// A first version (no parent) is trained with `policy`.
     pub fresh_model: u64,
 }
 
@@ -980,9 +981,16 @@ impl Registry {
 
 /// "driftd rollback (pid 12, user ops)": who wrote a history line.
 fn actor(who: &str) -> String {
+    // Services often run without USER / LOGNAME: fall back to the uid.
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .or_else(|| {
+            let status = fs::read_to_string("/proc/self/status").ok()?;
+            let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+            Some(format!("uid {}", line.split_whitespace().nth(1)?))
+        })
+        .unwrap_or_else(|| "unknown".into());
     format!("{who} (pid {}, user {user})", std::process::id())
 }
 
