@@ -20,7 +20,7 @@ build: bootstrap
 	$(WITH_LIBTORCH) $(CARGO) build --release --locked
 
 test: bootstrap-python
-	$(WITH_LIBTORCH) export DRIFTD_PYTHON="$(DRIFTD_VENV)/bin/python"; \
+	$(WITH_LIBTORCH) export DRIFTD_PYTHON="$(DRIFTD_VENV)/bin/python" DRIFTD_CRASH_ITERATIONS=200; \
 	  $(CARGO) test --release --locked
 
 lint: bootstrap

@@ -12,10 +12,11 @@ use crate::config::Policy;
 use crate::daemon::{self, Promotion};
 use crate::gen;
 use crate::ingest;
-use crate::lock::RegistryLock;
 use crate::logging::{self, LogFormat};
 use crate::model::Dataset;
-use crate::registry::{DataSummary, Registry};
+use crate::registry::{
+    CheckMode, DataSummary, ImportSource, Registry, TrainedFile, TrainedFiles, VersionMeta,
+};
 use crate::update::{self as strategies, StrategyName, UpdateData};
 
 const DEFAULT_CONFIG: &str = "/etc/driftd/policy.toml";
@@ -99,6 +100,37 @@ pub enum Command {
         /// Why, for the history.
         #[arg(long, default_value = "manual promotion")]
         reason: String,
+    },
+    /// Adopt a model trained elsewhere (a PyTorch nn.Sequential state_dict
+    /// saved with safetensors.torch.save_file) as a new version.
+    Import {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The state_dict: tensors 0.weight, 0.bias, 2.weight, ... (and
+        /// optionally input.mean / input.std) matching the policy's model.
+        #[arg(long)]
+        safetensors: PathBuf,
+        /// Why, for meta.json and the history.
+        #[arg(long, default_value = "imported")]
+        reason: String,
+        /// Also make the new version live (otherwise: `driftd promote N`).
+        #[arg(long)]
+        promote: bool,
+    },
+    /// Keep a version whatever the retention policy (registry.keep_last).
+    Pin {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        version: u64,
+        /// Why, kept in pins.json.
+        #[arg(long, default_value = "pinned by hand")]
+        reason: String,
+    },
+    /// Let retention delete a pinned version again.
+    Unpin {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        version: u64,
     },
     /// Run one update tournament now on the rows the daemon has seen.
     Update {
@@ -276,6 +308,45 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             switch_live(&policy, Some(version), false, &reason)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Import {
+            config,
+            safetensors,
+            reason,
+            promote,
+        } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, &policy.log.filter);
+            import(&policy, &safetensors, &reason, promote)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pin {
+            config,
+            version,
+            reason,
+        } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, &policy.log.filter);
+            let (registry, _lock, _) = Registry::open_locked(&policy.registry.dir, "driftd pin")?;
+            if registry.pin(version, &reason)? {
+                tracing::info!(event = "pin", version, reason, "version {version} pinned");
+                println!("version {version} is pinned: retention keeps it");
+            } else {
+                println!("version {version} was already pinned");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Unpin { config, version } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, &policy.log.filter);
+            let (registry, _lock, _) = Registry::open_locked(&policy.registry.dir, "driftd unpin")?;
+            if registry.unpin(version)? {
+                tracing::info!(event = "unpin", version, "version {version} unpinned");
+                println!("version {version} is no longer pinned");
+            } else {
+                println!("version {version} was not pinned");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Update {
             config,
             strategies,
@@ -343,8 +414,7 @@ async fn run_daemon(policy: Policy) -> Result<()> {
 }
 
 fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
-    let registry = Registry::open(&policy.registry.dir)?;
-    let _lock = RegistryLock::acquire(registry.root(), "driftd init")?;
+    let (registry, _lock, _) = Registry::open_locked(&policy.registry.dir, "driftd init")?;
     if let Some(v) = registry.live_version()? {
         bail!(
             "the registry {} already has a live version ({v}); init only creates version 1",
@@ -356,9 +426,15 @@ fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
     let schema = ingest::Schema::from_policy(policy)
         .unwrap_or_else(|| ingest::Schema::resolve(policy, &first_cols));
     let mut rows = Dataset::new(schema.features.len());
+    let mut trained = Vec::new();
     for f in files {
         let d =
             ingest::read_file(f, &schema).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+        trained.push(TrainedFile {
+            seq: 0,
+            name: f.display().to_string(),
+            rows: d.len(),
+        });
         rows.extend(&d);
     }
     tch::set_num_threads(policy.training.threads as i32);
@@ -388,6 +464,7 @@ fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
                 &rows,
                 &schema.features,
             )),
+            files: Some(TrainedFiles::new(trained)),
         },
     )?;
     println!(
@@ -401,8 +478,7 @@ fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
 /// live version (and a bounded sample of older rows), under the registry
 /// lock; a running daemon follows the live pointer.
 fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> Result<()> {
-    let registry = Registry::open(&policy.registry.dir)?;
-    let _lock = RegistryLock::acquire(registry.root(), "driftd update")?;
+    let (registry, _lock, _) = Registry::open_locked(&policy.registry.dir, "driftd update")?;
     let Some(live_version) = registry.live_version()? else {
         bail!(
             "the registry {} has no live version yet: run the daemon or `driftd init` first",
@@ -477,6 +553,7 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
                     &data.new,
                     &meta.features,
                 )),
+                files: None,
             },
         )?;
         promoted = Some(meta.version);
@@ -542,17 +619,122 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
     Ok(())
 }
 
+/// `driftd import`: checks a PyTorch state_dict against the policy's
+/// architecture and writes it as the next version (live only with
+/// `--promote`).
+fn import(policy: &Policy, file: &Path, reason: &str, promote: bool) -> Result<()> {
+    if file.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+        bail!(
+            "{} is not a .safetensors file: driftd import takes a PyTorch state_dict saved with \
+             safetensors.torch.save_file(model.state_dict(), \"model.safetensors\") \
+             (pickled .pt / .pth files are not read: unpickling can run code)",
+            file.display()
+        );
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let (registry, _lock, _) = Registry::open_locked(&policy.registry.dir, "driftd import")?;
+    let live = registry.live_version()?;
+    // Feature order: the policy's list, else the live version's.
+    let features = match (&policy.data.features, live) {
+        (crate::config::FeatureSpec::List(list), _) => list.clone(),
+        (crate::config::FeatureSpec::Pattern(_), Some(v)) => registry.read_meta(v)?.features,
+        (crate::config::FeatureSpec::Pattern(p), None) => bail!(
+            "data.features is a pattern ({p:?}) and the registry has no live version, so the \
+             model's input order is unknown: list the features in the policy"
+        ),
+    };
+    let arch = crate::model::Architecture::from_policy(policy, features.len());
+    let mlp = crate::model::Mlp::from_pytorch_state_dict(&bytes, &arch).map_err(|e| {
+        anyhow::anyhow!(
+            "{} does not fit the policy's model (inputs {} = the features {:?}, hidden {:?}, \
+             {} classes): {e}",
+            file.display(),
+            arch.inputs,
+            features,
+            arch.hidden,
+            arch.classes
+        )
+    })?;
+    let scaler = if mlp.scaler == crate::model::Scaler::identity(arch.inputs) {
+        "identity"
+    } else {
+        "checkpoint"
+    };
+    let version = registry.next_version()?;
+    let meta = VersionMeta {
+        version,
+        parent: live,
+        strategy: "import".into(),
+        trigger: "import".into(),
+        created_at: chrono::Utc::now(),
+        architecture: arch.clone(),
+        members: Vec::new(),
+        features,
+        label: policy.data.label.clone(),
+        training: None,
+        threads: policy.training.threads,
+        train_report: None,
+        data: DataSummary::default(),
+        holdout: None,
+        live_holdout: None,
+        leaderboard: Vec::new(),
+        driftd_version: env!("CARGO_PKG_VERSION").into(),
+        import: Some(ImportSource {
+            file: file.display().to_string(),
+            sha256: crate::registry::hex_sha256(&bytes),
+            scaler: scaler.into(),
+            reason: reason.to_string(),
+        }),
+        seeds: None,
+        update_settings: None,
+        files: None,
+        // No training rows are known: input drift is not checked for it.
+        input_profile: None,
+    };
+    registry.write_version(meta, &crate::model::Classifier::Single(mlp))?;
+    tracing::info!(
+        event = "import",
+        version,
+        file = %file.display(),
+        scaler,
+        "{} imported as version {version}",
+        file.display()
+    );
+    if promote {
+        registry.set_live(version, "import", reason)?;
+        if let Err(e) = registry.apply_retention(policy.registry.keep_last) {
+            tracing::warn!(error = %e, "retention failed; old versions are kept");
+        }
+        tracing::warn!(
+            event = "promote",
+            version,
+            previous = ?live,
+            reason,
+            "version {version} (imported) is live"
+        );
+        println!(
+            "version {version} imported from {} and live",
+            file.display()
+        );
+    } else {
+        println!(
+            "version {version} imported from {}; make it live with `driftd promote {version}`",
+            file.display()
+        );
+    }
+    Ok(())
+}
+
 /// `rollback` and `promote`: move the live pointer to a version that loads
 /// (checksums verified), under the registry lock, with a history entry. A
 /// running daemon follows the pointer.
 fn switch_live(policy: &Policy, to: Option<u64>, rollback: bool, reason: &str) -> Result<()> {
-    let registry = Registry::open(&policy.registry.dir)?;
     let what = if rollback {
         "driftd rollback"
     } else {
         "driftd promote"
     };
-    let _lock = RegistryLock::acquire(registry.root(), what)?;
+    let (registry, _lock, report) = Registry::open_locked(&policy.registry.dir, what)?;
     let live = registry.live_version()?;
     let target = match to {
         Some(v) => v,
@@ -575,6 +757,17 @@ fn switch_live(policy: &Policy, to: Option<u64>, rollback: bool, reason: &str) -
     if Some(target) == live {
         bail!("version {target} is already live");
     }
+    if let Some(b) = report.broken.iter().find(|b| b.version == target) {
+        bail!(
+            "version {target} is broken and cannot be made live: {}{}",
+            b.reason,
+            if to.is_none() {
+                "; choose another with --to VERSION (see `driftd versions`)"
+            } else {
+                ""
+            }
+        );
+    }
     registry
         .load_model(target)
         .with_context(|| format!("version {target} cannot be made live"))?;
@@ -593,8 +786,14 @@ fn switch_live(policy: &Policy, to: Option<u64>, rollback: bool, reason: &str) -
 }
 
 fn status(policy: &Policy, json: bool) -> Result<()> {
-    let registry = Registry::open(&policy.registry.dir)?;
+    let (registry, report) =
+        Registry::open_checked(&policy.registry.dir, "driftd status", CheckMode::ReadOnly)?;
     let live = registry.live_version()?;
+    let live_broken = report
+        .broken
+        .iter()
+        .find(|b| Some(b.version) == live)
+        .map(|b| b.reason.clone());
     let status = daemon::read_status(&policy.state.dir);
     let next = if policy.schedule.enabled {
         daemon::schedule::next_fire(&policy.schedule, chrono::Utc::now())
@@ -605,6 +804,8 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
         let running = status.as_ref().is_some_and(daemon_running);
         let v = serde_json::json!({
             "live_version": live,
+            "live_broken": live_broken,
+            "broken_versions": report.broken.iter().map(|b| b.version).collect::<Vec<_>>(),
             "next_scheduled_update": next,
             "daemon_running": running,
             "daemon": status,
@@ -612,7 +813,22 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    match live {
+    if let (Some(v), Some(reason)) = (live, &live_broken) {
+        println!("live version: {v} is BROKEN: {reason}");
+        println!("  the daemon's next start falls back to the newest good version");
+    }
+    if !report.broken.is_empty() {
+        let ids: Vec<String> = report
+            .broken
+            .iter()
+            .map(|b| b.version.to_string())
+            .collect();
+        println!(
+            "broken versions: {} (see `driftd versions`)",
+            ids.join(", ")
+        );
+    }
+    match live.filter(|_| live_broken.is_none()) {
         Some(v) => {
             let meta = registry.read_meta(v)?;
             println!(
@@ -624,7 +840,8 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
                     .unwrap_or_else(|| "-".into())
             );
         }
-        None => println!("live version: none (the registry is empty)"),
+        None if live.is_none() => println!("live version: none (the registry is empty)"),
+        None => {}
     }
     if let Some(s) = status {
         let running = daemon_running(&s);
@@ -724,24 +941,37 @@ fn fmt_opt(v: Option<f64>) -> String {
 }
 
 fn versions(policy: &Policy, json: bool) -> Result<()> {
-    let registry = Registry::open(&policy.registry.dir)?;
-    let live = registry.live_version()?;
-    let mut metas = Vec::new();
-    for v in registry.versions()? {
-        metas.push(registry.read_meta(v)?);
-    }
+    let (registry, report) =
+        Registry::open_checked(&policy.registry.dir, "driftd versions", CheckMode::ReadOnly)?;
+    let live = registry.live_version().ok().flatten();
+    let broken = |v: u64| {
+        report
+            .broken
+            .iter()
+            .find(|b| b.version == v)
+            .map(|b| b.reason.clone())
+    };
+    let pinned: Vec<u64> = registry.pins()?.iter().map(|p| p.version).collect();
+    let ids = registry.versions()?;
+    // A broken version may have no readable meta.json: list it anyway.
+    let metas: Vec<(u64, Option<VersionMeta>)> = ids
+        .iter()
+        .map(|&v| (v, registry.read_meta(v).ok()))
+        .collect();
     if json {
         let rows: Vec<_> = metas
             .iter()
-            .map(|m| {
+            .map(|(v, m)| {
                 serde_json::json!({
-                    "version": m.version,
-                    "parent": m.parent,
-                    "strategy": m.strategy,
-                    "trigger": m.trigger,
-                    "created_at": m.created_at,
-                    "holdout_accuracy": m.holdout.map(|s| s.accuracy),
-                    "live": Some(m.version) == live,
+                    "version": v,
+                    "parent": m.as_ref().and_then(|m| m.parent),
+                    "strategy": m.as_ref().map(|m| &m.strategy),
+                    "trigger": m.as_ref().map(|m| &m.trigger),
+                    "created_at": m.as_ref().map(|m| m.created_at),
+                    "holdout_accuracy": m.as_ref().and_then(|m| m.holdout).map(|s| s.accuracy),
+                    "live": Some(*v) == live,
+                    "pinned": pinned.contains(v),
+                    "broken": broken(*v),
                 })
             })
             .collect();
@@ -749,19 +979,34 @@ fn versions(policy: &Policy, json: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:>4}  {:>7}  {:<14} {:<10} {:<20} {:>8}",
-        "", "version", "strategy", "trigger", "created (UTC)", "holdout"
+        "{:>8}  {:>7}  {:>6}  {:<14} {:<10} {:<20} {:>8}",
+        "", "version", "parent", "strategy", "trigger", "created (UTC)", "holdout"
     );
-    for m in &metas {
+    for (v, m) in &metas {
+        let marker = match (Some(*v) == live, pinned.contains(v)) {
+            (true, true) => "live pin",
+            (true, false) => "live",
+            (false, true) => "pin",
+            (false, false) => "",
+        };
+        let (parent, strategy, trigger, created, holdout) = match m {
+            Some(m) => (
+                m.parent
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                m.strategy.clone(),
+                m.trigger.clone(),
+                m.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                fmt_opt(m.holdout.map(|s| s.accuracy)),
+            ),
+            None => ("?".into(), "?".into(), "?".into(), "?".into(), "-".into()),
+        };
         println!(
-            "{:>4}  {:>7}  {:<14} {:<10} {:<20} {:>8}",
-            if Some(m.version) == live { "live" } else { "" },
-            m.version,
-            m.strategy,
-            m.trigger,
-            m.created_at.format("%Y-%m-%d %H:%M:%S"),
-            fmt_opt(m.holdout.map(|s| s.accuracy))
+            "{marker:>8}  {v:>7}  {parent:>6}  {strategy:<14} {trigger:<10} {created:<20} {holdout:>8}"
         );
+        if let Some(reason) = broken(*v) {
+            println!("{:>19}BROKEN: {reason}", "");
+        }
     }
     Ok(())
 }

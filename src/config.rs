@@ -558,12 +558,17 @@ impl Default for UpdateConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct RegistryConfig {
     pub dir: PathBuf,
+    /// Retention: after each promotion keep the newest this-many versions
+    /// (plus the live one, the one live before it, and pinned ones); 0 keeps
+    /// every version.
+    pub keep_last: usize,
 }
 
 impl Default for RegistryConfig {
     fn default() -> Self {
         RegistryConfig {
             dir: PathBuf::from("/var/lib/driftd/models"),
+            keep_last: 0,
         }
     }
 }

@@ -617,15 +617,113 @@ impl Mlp {
     /// Loads a checkpoint and checks every tensor's name and shape against
     /// `arch`.
     pub fn from_safetensors(bytes: &[u8], arch: &Architecture) -> Result<Mlp, ModelError> {
+        Self::decode(bytes, arch, true)
+    }
+
+    /// Loads the state_dict of a PyTorch `nn.Sequential(Linear, Act, ...,
+    /// Linear)` saved with `safetensors.torch.save_file`, checking every
+    /// tensor against `arch`. `input.mean` / `input.std` are optional: a
+    /// model without them takes raw features (identity scaler), as the
+    /// `nn.Sequential` alone does in PyTorch.
+    pub fn from_pytorch_state_dict(bytes: &[u8], arch: &Architecture) -> Result<Mlp, ModelError> {
+        Self::decode(bytes, arch, false)
+    }
+
+    fn decode(bytes: &[u8], arch: &Architecture, scaler_required: bool) -> Result<Mlp, ModelError> {
+        let values = CheckpointValues::parse(bytes, arch, scaler_required)?;
+        let layers = values
+            .layers
+            .iter()
+            .map(|(w, b)| Linear {
+                weight: Tensor::from_slice(w).view([b.len() as i64, (w.len() / b.len()) as i64]),
+                bias: Tensor::from_slice(b),
+            })
+            .collect();
+        Ok(Mlp {
+            arch: arch.clone(),
+            layers,
+            scaler: values.scaler,
+        })
+    }
+}
+
+/// Ensemble members must agree on inputs and classes; weights must be
+/// non-negative with a positive sum.
+pub fn check_ensemble(archs: &[&Architecture], weights: &[f64]) -> Result<(), ModelError> {
+    let first = archs.first().ok_or(ModelError::NoRows)?;
+    let (inputs, classes) = (first.inputs, first.classes);
+    if let Some(a) = archs
+        .iter()
+        .find(|a| a.inputs != inputs || a.classes != classes)
+    {
+        return Err(ModelError::Checkpoint(format!(
+            "ensemble members disagree: {} inputs / {} classes vs {} / {}",
+            a.inputs, a.classes, inputs, classes
+        )));
+    }
+    if weights.len() != archs.len()
+        || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+        || weights.iter().sum::<f64>() <= 0.0
+    {
+        return Err(ModelError::Checkpoint(format!(
+            "ensemble weights {weights:?} must be {} non-negative numbers with a positive sum",
+            archs.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a driftd checkpoint against `arch` (names, dtypes, shapes, finite
+/// values) without libtorch: what the registry's verification runs.
+pub fn verify_checkpoint(bytes: &[u8], arch: &Architecture) -> Result<(), ModelError> {
+    CheckpointValues::parse(bytes, arch, true).map(|_| ())
+}
+
+/// A checkpoint's values, checked against an architecture; plain vectors so
+/// that checking needs no libtorch.
+struct CheckpointValues {
+    /// (weight row-major `[out, in]`, bias) per linear layer.
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
+    scaler: Scaler,
+}
+
+impl CheckpointValues {
+    fn parse(bytes: &[u8], arch: &Architecture, scaler_required: bool) -> Result<Self, ModelError> {
         let st = safetensors::SafeTensors::deserialize(bytes)
             .map_err(|e| ModelError::Checkpoint(format!("not a valid safetensors file: {e}")))?;
+        let shapes = arch.layer_shapes();
+        let mut expected: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, &(fan_in, fan_out)) in shapes.iter().enumerate() {
+            expected.push((format!("{}.weight", 2 * i), vec![fan_out, fan_in]));
+            expected.push((format!("{}.bias", 2 * i), vec![fan_out]));
+        }
+        let has_scaler = st.tensor("input.mean").is_ok() || st.tensor("input.std").is_ok();
+        if scaler_required || has_scaler {
+            expected.push(("input.mean".into(), vec![arch.inputs]));
+            expected.push(("input.std".into(), vec![arch.inputs]));
+        }
+        let mut found: Vec<String> = st.names().into_iter().map(|s| s.to_string()).collect();
+        found.sort();
+        for name in &found {
+            if !expected.iter().any(|(n, _)| n == name) {
+                let names: Vec<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(ModelError::Checkpoint(format!(
+                    "tensor {name:?} is not part of the architecture (inputs {}, hidden {:?}, {} outputs), whose tensors are {names:?}",
+                    arch.inputs,
+                    arch.hidden,
+                    arch.outputs()
+                )));
+            }
+        }
         let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, ModelError> {
-            let view = st
-                .tensor(name)
-                .map_err(|_| ModelError::Checkpoint(format!("tensor {name:?} is missing")))?;
+            let view = st.tensor(name).map_err(|_| {
+                ModelError::Checkpoint(format!(
+                    "tensor {name:?} is missing (expected shape {shape:?})"
+                ))
+            })?;
             if view.dtype() != safetensors::Dtype::F32 {
                 return Err(ModelError::Checkpoint(format!(
-                    "tensor {name:?} has dtype {:?}, expected F32",
+                    "tensor {name:?} has dtype {:?}, expected F32 (in PyTorch: model.float() before saving)",
                     view.dtype()
                 )));
             }
@@ -642,36 +740,33 @@ impl Mlp {
                 .collect())
         };
         let mut layers = Vec::new();
-        for (i, &(fan_in, fan_out)) in arch.layer_shapes().iter().enumerate() {
+        for (i, &(fan_in, fan_out)) in shapes.iter().enumerate() {
             let w = get(&format!("{}.weight", 2 * i), &[fan_out, fan_in])?;
             let b = get(&format!("{}.bias", 2 * i), &[fan_out])?;
-            layers.push(Linear {
-                weight: Tensor::from_slice(&w).view([fan_out as i64, fan_in as i64]),
-                bias: Tensor::from_slice(&b),
-            });
+            if !w.iter().chain(&b).all(|x| x.is_finite()) {
+                return Err(ModelError::Checkpoint(format!(
+                    "layer {} holds NaN or infinite values",
+                    2 * i
+                )));
+            }
+            layers.push((w, b));
         }
-        let expected = 2 * layers.len() + 2;
-        if st.len() != expected {
-            let known: Vec<String> = st.names().into_iter().map(|s| s.to_string()).collect();
-            return Err(ModelError::Checkpoint(format!(
-                "expected {expected} tensors for this architecture, found {}: {known:?}",
-                st.len()
-            )));
-        }
-        let scaler = Scaler {
-            mean: get("input.mean", &[arch.inputs])?,
-            std: get("input.std", &[arch.inputs])?,
+        let scaler = if scaler_required || has_scaler {
+            Scaler {
+                mean: get("input.mean", &[arch.inputs])?,
+                std: get("input.std", &[arch.inputs])?,
+            }
+        } else {
+            Scaler::identity(arch.inputs)
         };
-        if scaler.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+        if scaler.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+            || scaler.mean.iter().any(|m| !m.is_finite())
+        {
             return Err(ModelError::Checkpoint(
-                "input.std must be positive and finite".into(),
+                "input.mean must be finite and input.std positive and finite".into(),
             ));
         }
-        Ok(Mlp {
-            arch: arch.clone(),
-            layers,
-            scaler,
-        })
+        Ok(CheckpointValues { layers, scaler })
     }
 }
 
@@ -859,26 +954,8 @@ impl Classifier {
     /// An ensemble of `members` with `weights` (normalised here), checked
     /// for matching inputs and classes.
     pub fn ensemble(members: Vec<Mlp>, weights: Vec<f64>) -> Result<Classifier, ModelError> {
-        let first = members.first().ok_or(ModelError::NoRows)?;
-        let (inputs, classes) = (first.arch.inputs, first.arch.classes);
-        if let Some(m) = members
-            .iter()
-            .find(|m| m.arch.inputs != inputs || m.arch.classes != classes)
-        {
-            return Err(ModelError::Checkpoint(format!(
-                "ensemble members disagree: {} inputs / {} classes vs {} / {}",
-                m.arch.inputs, m.arch.classes, inputs, classes
-            )));
-        }
-        if weights.len() != members.len()
-            || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
-            || weights.iter().sum::<f64>() <= 0.0
-        {
-            return Err(ModelError::Checkpoint(format!(
-                "ensemble weights {weights:?} must be {} non-negative numbers with a positive sum",
-                members.len()
-            )));
-        }
+        let archs: Vec<&Architecture> = members.iter().map(|m| &m.arch).collect();
+        check_ensemble(&archs, &weights)?;
         let total: f64 = weights.iter().sum();
         Ok(Classifier::Ensemble {
             members,
@@ -1049,6 +1126,38 @@ mod tests {
         let err = Mlp::from_safetensors(&bytes, &other).unwrap_err();
         assert!(err.to_string().contains("2.weight"), "{err}");
         assert!(Mlp::from_safetensors(b"garbage", &m.arch).is_err());
+    }
+
+    #[test]
+    fn a_state_dict_without_scaler_imports_with_the_identity() {
+        let m = Mlp::new(arch(2), Init::HeNormal, 4);
+        // Only the Sequential's own tensors, as PyTorch's state_dict has.
+        let full = m.to_safetensors().unwrap();
+        let st = safetensors::SafeTensors::deserialize(&full).unwrap();
+        let keep = |drop: &[&str]| {
+            let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = st
+                .tensors()
+                .into_iter()
+                .filter(|(n, _)| !drop.contains(&n.as_str()))
+                .collect();
+            safetensors::serialize(views, None).unwrap()
+        };
+        let plain = keep(&["input.mean", "input.std"]);
+        assert!(Mlp::from_safetensors(&plain, &m.arch).is_err());
+        let back = Mlp::from_pytorch_state_dict(&plain, &m.arch).unwrap();
+        assert_eq!(back.scaler, Scaler::identity(m.arch.inputs));
+        let data = toy(20, 9);
+        assert_eq!(
+            m.predict_proba(&data).unwrap(),
+            back.predict_proba(&data).unwrap()
+        );
+        // Half a scaler is a mistake, not an identity.
+        let half = keep(&["input.std"]);
+        let err = Mlp::from_pytorch_state_dict(&half, &m.arch).unwrap_err();
+        assert!(
+            err.to_string().contains("\"input.std\" is missing"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -304,7 +304,7 @@ fn concat(a: &Dataset, b: &Dataset) -> Dataset {
     out
 }
 
-const FRESH_SEED_OFFSET: u64 = 100;
+pub const FRESH_SEED_OFFSET: u64 = 100;
 
 /// Builds one candidate (for fine-tuning strategies, at `learning_rate`).
 /// Returns the model, the training report, and the rows trained on.

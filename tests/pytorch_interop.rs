@@ -82,3 +82,115 @@ fn binary_relu_checkpoint_matches_pytorch() {
 fn gelu_checkpoint_matches_pytorch() {
     check("[model]\nactivation = \"gelu\"\nhidden = [16, 8, 4]\n");
 }
+
+/// A policy with an explicit feature list (so `import` knows the input
+/// order without a live version) and `model_extra` appended.
+fn list_policy(root: &std::path::Path, model_extra: &str) -> std::path::PathBuf {
+    let policy = write_policy(root, model_extra);
+    let features: Vec<String> = (0..20).map(|i| format!("\"f{i}\"")).collect();
+    let text = std::fs::read_to_string(&policy).unwrap().replace(
+        "features = \"f*\"",
+        &format!("features = [{}]", features.join(", ")),
+    );
+    std::fs::write(&policy, text).unwrap();
+    policy
+}
+
+/// PyTorch builds and saves an nn.Sequential; `driftd import` adopts it;
+/// driftd's predictions from the registry match PyTorch's.
+fn import_check(model_extra: &str, spec: serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    gen_reference(&root.join("ref"));
+    let policy = list_policy(root, model_extra);
+    let test_file = root.join("ref/new_test.parquet");
+    let spec_path = root.join("spec.json");
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let model_path = root.join("trained_elsewhere.safetensors");
+    let probs_path = root.join("torch_probs.json");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/make_sequential.py"
+    );
+    let o = std::process::Command::new(python())
+        .arg(script)
+        .args([&model_path, &probs_path, &test_file, &spec_path])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+
+    let o = driftd(&[
+        "import",
+        "--config",
+        policy.to_str().unwrap(),
+        "--safetensors",
+        model_path.to_str().unwrap(),
+        "--reason",
+        "trained in the notebook",
+        "--promote",
+    ]);
+    assert!(o.status.success(), "import failed: {}", stderr(&o));
+    assert!(stdout(&o).contains("version 1 imported"), "{}", stdout(&o));
+
+    let reg = Registry::open(&root.join("models")).unwrap();
+    assert_eq!(reg.live_version().unwrap(), Some(1));
+    let (meta, model) = reg.load_model(1).unwrap();
+    assert_eq!(meta.strategy, "import");
+    let source = meta.import.as_ref().unwrap();
+    assert_eq!(source.reason, "trained in the notebook");
+    let with_scaler = spec["scaler"].as_bool().unwrap();
+    assert_eq!(
+        source.scaler,
+        if with_scaler {
+            "checkpoint"
+        } else {
+            "identity"
+        }
+    );
+    let schema = Schema {
+        features: meta.features.clone(),
+        label: meta.label.clone(),
+        classes: meta.architecture.classes as i64,
+        timestamp: None,
+        weight: None,
+    };
+    let data = read_file(&test_file, &schema).unwrap();
+    let ours = model.predict_proba(&data).unwrap();
+    let theirs: Vec<f64> = serde_json::from_slice(&std::fs::read(&probs_path).unwrap()).unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    assert_eq!(ours.len(), 250 * meta.architecture.classes);
+    let max_diff = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (*a as f64 - b).abs())
+        .fold(0.0, f64::max);
+    println!(
+        "imported model: max abs difference {max_diff:e} over {} rows",
+        data.len()
+    );
+    assert!(max_diff < 1e-5, "max abs difference {max_diff}");
+    let h = reg.history().unwrap().pop().unwrap();
+    assert_eq!((h.event.as_str(), h.version), ("import", 1));
+}
+
+#[test]
+fn an_imported_pytorch_sequential_predicts_the_same_in_driftd() {
+    import_check(
+        "",
+        serde_json::json!({
+            "features": (0..20).map(|i| format!("f{i}")).collect::<Vec<_>>(),
+            "hidden": [20, 10], "activation": "relu", "classes": 2, "seed": 7, "scaler": false
+        }),
+    );
+}
+
+#[test]
+fn an_imported_multiclass_model_with_its_scaler_predicts_the_same() {
+    import_check(
+        "[model]\nhidden = [16, 8]\nactivation = \"tanh\"\nclasses = 3\n",
+        serde_json::json!({
+            "features": (0..20).map(|i| format!("f{i}")).collect::<Vec<_>>(),
+            "hidden": [16, 8], "activation": "tanh", "classes": 3, "seed": 11, "scaler": true
+        }),
+    );
+}

@@ -99,6 +99,26 @@ fn an_ensemble_version_survives_load_rollback_and_a_further_update() {
     let reg = Registry::open(&root.join("models")).unwrap();
     let (meta, model) = reg.load_model(2).unwrap();
     assert_eq!(meta.members.len(), 2);
+    // meta.json names the files of the new rows and the seeds.
+    let files = meta.files.as_ref().unwrap();
+    let names: Vec<&str> = files.list.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "p1.parquet",
+            "p2.parquet",
+            "p3.parquet",
+            "p4.parquet",
+            "p5.parquet"
+        ]
+    );
+    assert_eq!(files.rows, 1000);
+    let seeds = meta.seeds.as_ref().unwrap();
+    assert_eq!(seeds.tournament, seeds.policy + 1);
+    assert_eq!(
+        meta.update_settings.as_ref().unwrap()["ensemble"]["max_members"],
+        3
+    );
     assert_eq!(model.members().len(), 2);
     assert!(root
         .join("models/versions/000002/member-1.safetensors")

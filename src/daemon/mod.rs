@@ -33,7 +33,9 @@ use crate::ingest::{FileEvent, FileProblem, Ingestor, NewFile, Outcome};
 use crate::input_drift::{InputCheck, InputMonitor, InputProfile};
 use crate::model::{self, Classifier, Dataset, Mlp, ModelError, TrainSettings};
 use crate::monitor::{DriftAlert, Monitor, RowOutcome, WindowMetrics};
-use crate::registry::{CandidateScore, DataSummary, Registry, VersionMeta};
+use crate::registry::{
+    CandidateScore, DataSummary, Registry, Seeds, TrainedFile, TrainedFiles, VersionMeta,
+};
 use crate::update::{self, StrategyName, Tournament, UpdateData};
 use crate::worker::Worker;
 
@@ -346,7 +348,11 @@ pub async fn run_with_clock(
             source,
         })?;
     }
-    let registry = Registry::open(&policy.registry.dir)?;
+    let (registry, _) = Registry::open_checked(
+        &policy.registry.dir,
+        "driftd run",
+        crate::registry::CheckMode::Repair,
+    )?;
     let ingestor = Ingestor::open(&policy)?;
     let scorer = Worker::spawn("driftd-scorer", None::<Classifier>).map_err(DaemonError::Thread)?;
     let trainer = Worker::spawn("driftd-trainer", ()).map_err(DaemonError::Thread)?;
@@ -1446,6 +1452,7 @@ impl Daemon {
                 last_seq,
             },
             input_profile,
+            files: None,
         };
         let _lock = crate::lock::RegistryLock::acquire(self.registry.root(), "driftd run")?;
         let meta = promote_version(&self.registry, &self.policy, parent, &model, promotion)?;
@@ -1543,6 +1550,9 @@ pub struct Promotion {
     pub leaderboard: Vec<CandidateScore>,
     pub data: DataSummary,
     pub input_profile: Option<InputProfile>,
+    /// The files of the new rows; `None`: taken from the manifest (files
+    /// after the parent's `last_seq`, up to `data.last_seq`).
+    pub files: Option<TrainedFiles>,
 }
 
 /// Writes `model` as the next version and makes it live (the version is
@@ -1555,6 +1565,9 @@ pub fn promote_version(
     p: Promotion,
 ) -> Result<VersionMeta, crate::registry::RegistryError> {
     let version = registry.next_version()?;
+    // The seed the tournament (or the first training) used.
+    let seed = policy.training.seed.wrapping_add(parent.unwrap_or(0));
+    let last_seq = p.data.last_seq;
     let mut training = TrainSettings::from_policy(policy);
     if matches!(
         p.strategy,
@@ -1577,7 +1590,7 @@ pub fn promote_version(
         members: Vec::new(),
         features: p.features,
         label: policy.data.label.clone(),
-        training,
+        training: Some(training),
         threads: policy.training.threads,
         train_report: p.report,
         data: p.data,
@@ -1586,6 +1599,16 @@ pub fn promote_version(
         leaderboard: p.leaderboard,
         driftd_version: env!("CARGO_PKG_VERSION").into(),
         input_profile: p.input_profile,
+        import: None,
+        seeds: Some(Seeds {
+            policy: policy.training.seed,
+            tournament: seed,
+            fresh_model: seed.wrapping_add(update::FRESH_SEED_OFFSET),
+        }),
+        update_settings: serde_json::to_value(&policy.update).ok(),
+        files: p
+            .files
+            .or_else(|| files_from_manifest(registry, policy, parent, last_seq)),
     };
     let meta = registry.write_version(meta, model)?;
     let reason = match parent {
@@ -1593,6 +1616,10 @@ pub fn promote_version(
         Some(_) => format!("{strategy} won the {} update", p.trigger),
     };
     registry.set_live(version, "model_promoted", &reason)?;
+    // Only now that the new pointer is durable may old versions go.
+    if let Err(e) = registry.apply_retention(policy.registry.keep_last) {
+        warn!(error = %e, "retention failed; old versions are kept");
+    }
     info!(
         event = "model_promoted",
         version,
@@ -1607,6 +1634,42 @@ pub fn promote_version(
             .unwrap_or_default()
     );
     Ok(meta)
+}
+
+/// The manifest's ingested files after the parent version's `last_seq`, up
+/// to `last_seq`: where a version's new rows came from.
+fn files_from_manifest(
+    registry: &Registry,
+    policy: &Policy,
+    parent: Option<u64>,
+    last_seq: u64,
+) -> Option<TrainedFiles> {
+    let path = policy.state.dir.join("manifest.json");
+    let manifest = match crate::ingest::Manifest::load(&path) {
+        Ok(m) => m,
+        Err(e) => {
+            warn!(error = %e, "cannot list the version's files from the manifest");
+            return None;
+        }
+    };
+    let after = parent
+        .and_then(|p| registry.read_meta(p).ok())
+        .map_or(0, |m| m.data.last_seq);
+    let mut files: Vec<TrainedFile> = manifest
+        .files
+        .iter()
+        .filter(|(_, e)| e.seq > after && e.seq <= last_seq)
+        .filter_map(|(name, e)| match e.outcome {
+            crate::ingest::Outcome::Ingested { rows } => Some(TrainedFile {
+                seq: e.seq,
+                name: name.clone(),
+                rows,
+            }),
+            crate::ingest::Outcome::Quarantined { .. } => None,
+        })
+        .collect();
+    files.sort_by_key(|f| f.seq);
+    Some(TrainedFiles::new(files))
 }
 
 /// Trains a first version on `rows` (newest `holdout_fraction` held out).
