@@ -1,0 +1,204 @@
+//! A running daemon ingests a corpus written by pyarrow: every good file's
+//! rows exactly once, every bad file quarantined with its reason, and the
+//! daemon still running.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const HUGE_ROWS: usize = 200_000;
+
+fn python() -> String {
+    std::env::var("DRIFTD_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn ingest_policy(root: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(root.join("incoming")).unwrap();
+    let text = r#"[data]
+dir = "incoming"
+features = ["f0", "f1", "f2", "f3"]
+label = "label"
+classes = ["no", "yes"]
+poll_interval_ms = 50
+initial_rows = 100000000
+incomplete_after_ms = 300
+batch_rows = 50000
+[schedule]
+enabled = false
+[registry]
+dir = "models"
+[state]
+dir = "state"
+"#;
+    let p = root.join("policy.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn manifest(root: &Path) -> Option<serde_json::Value> {
+    serde_json::from_slice(&std::fs::read(root.join("state/manifest.json")).ok()?).ok()
+}
+
+/// Waits (bounded) until every name in `names` is in the manifest.
+fn wait_manifest(root: &Path, names: &[String]) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(m) = manifest(root) {
+            if names.iter().all(|n| m["files"].get(n).is_some()) {
+                return m;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {names:?} in the manifest: {:?}",
+            manifest(root)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn corpus_of_good_and_bad_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let policy = ingest_policy(root);
+    let incoming = root.join("incoming");
+    let out = Command::new(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/ingest_corpus.py"
+        ))
+        .arg(&incoming)
+        .arg(HUGE_ROWS.to_string())
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "corpus script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let corpus: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut good: BTreeMap<String, u64> = corpus["good"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    let mut bad: BTreeMap<String, String> = corpus["bad"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+
+    // Unreadable: a good file's copy with no permissions. Root reads it
+    // anyway; then it is an ordinary good file.
+    let locked = incoming.join("g7-unreadable.parquet");
+    std::fs::copy(incoming.join("g1-snappy.parquet"), &locked).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    }
+    if std::fs::File::open(&locked).is_ok() {
+        println!(
+            "skipping the unreadable case: running as root, so a mode-000 file is still readable; it counts as good"
+        );
+        good.insert("g7-unreadable.parquet".into(), good["g1-snappy.parquet"]);
+    } else {
+        bad.insert("g7-unreadable.parquet".into(), "Permission denied".into());
+    }
+
+    let mut daemon = spawn_daemon(&policy);
+
+    // A producer still writing a temp file, and a file that vanishes while
+    // the daemon scans (deleted right after it appears): neither is counted.
+    let tmp_name = incoming.join("g8-late.parquet.tmp");
+    std::fs::write(&tmp_name, b"PAR1 still being written").unwrap();
+    for i in 0..20 {
+        let p = incoming.join(format!("v{i:02}-vanishing.parquet"));
+        std::fs::copy(incoming.join("g5-dictpages.parquet"), &p).unwrap();
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    let mut expected: Vec<String> = good.keys().chain(bad.keys()).cloned().collect();
+    let m = wait_manifest(root, &expected);
+    // The temp file is then renamed into place: read once, complete.
+    std::fs::copy(incoming.join("g3-gzip-ints.parquet"), &tmp_name).unwrap();
+    std::fs::rename(&tmp_name, incoming.join("g8-late.parquet")).unwrap();
+    good.insert("g8-late.parquet".into(), good["g3-gzip-ints.parquet"]);
+    expected.push("g8-late.parquet".into());
+    let m = {
+        drop(m);
+        wait_manifest(root, &expected)
+    };
+
+    for (name, rows) in &good {
+        let e = &m["files"][name];
+        assert_eq!(e["outcome"], "ingested", "{name}: {e}");
+        assert_eq!(e["rows"].as_u64(), Some(*rows), "{name}: {e}");
+    }
+    for (name, reason) in &bad {
+        let e = &m["files"][name];
+        assert_eq!(e["outcome"], "quarantined", "{name}: {e}");
+        let got = e["reason"].as_str().unwrap();
+        assert!(
+            got.contains(reason.as_str()),
+            "{name}: {got:?} lacks {reason:?}"
+        );
+    }
+    let total: u64 = good.values().sum();
+    assert_eq!(m["rows_ingested"].as_u64(), Some(total));
+    // Nothing else was read: not the vanished files, temporaries, markers,
+    // hidden files or names outside the pattern.
+    let names: Vec<&String> = m["files"].as_object().unwrap().keys().collect();
+    assert_eq!(names.len(), good.len() + bad.len(), "{names:?}");
+    let s = wait_status(root, "all files counted", |s| {
+        s["rows_ingested"].as_u64() == Some(total)
+    });
+    assert_eq!(s["files_ingested"].as_u64(), Some(good.len() as u64));
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon is running"
+    );
+
+    // Every bad file was logged as a file_quarantined event with its reason.
+    signal(&daemon, "TERM");
+    let status = daemon.wait().unwrap();
+    assert!(status.success(), "daemon exit: {status}");
+    let mut logs = String::new();
+    daemon
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    for (name, reason) in &bad {
+        let logged = logs.lines().any(|l| {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
+                return false;
+            };
+            let f = &v;
+            f["event"] == "file_quarantined"
+                && f["file"] == name.as_str()
+                && f["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains(reason.as_str()))
+        });
+        assert!(logged, "no file_quarantined event for {name}");
+    }
+    let events = logs
+        .lines()
+        .filter(|l| l.contains("\"file_quarantined\""))
+        .count();
+    println!(
+        "{} files ingested ({total} rows), {} quarantined, {events} quarantine events",
+        good.len(),
+        bad.len()
+    );
+}
