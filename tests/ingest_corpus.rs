@@ -280,3 +280,57 @@ dir = "state"
         files * per_file
     );
 }
+
+/// inotify wakes the daemon: with a rescan only every ten minutes, a file
+/// renamed into place after the first scan is still read at once.
+#[test]
+fn inotify_wakes_the_daemon_between_rescans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let incoming = root.join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    let policy = root.join("policy.toml");
+    std::fs::write(
+        &policy,
+        r#"[data]
+dir = "incoming"
+features = "f*"
+poll_interval_ms = 600000
+initial_rows = 100000000
+[schedule]
+enabled = false
+[registry]
+dir = "models"
+[state]
+dir = "state"
+"#,
+    )
+    .unwrap();
+    let staging = root.join("staging");
+    gen_stream(&staging, 600, None, 300, 5);
+    // One file for the first scan, at start; its manifest entry shows the
+    // scan is over.
+    std::fs::rename(
+        staging.join("part-000000.parquet"),
+        incoming.join("part-000000.parquet"),
+    )
+    .unwrap();
+    let mut daemon = spawn_daemon(&policy);
+    wait_manifest(root, &["part-000000.parquet".to_string()]);
+    let started = Instant::now();
+    std::fs::rename(
+        staging.join("part-000001.parquet"),
+        incoming.join("part-000001.parquet"),
+    )
+    .unwrap();
+    let m = wait_manifest(root, &["part-000001.parquet".to_string()]);
+    let waited = started.elapsed();
+    assert_eq!(m["rows_ingested"], 600);
+    assert!(
+        waited < Duration::from_secs(60),
+        "took {waited:?}: not woken by inotify"
+    );
+    println!("a renamed file was ingested {waited:?} after it appeared");
+    signal(&daemon, "TERM");
+    assert!(daemon.wait().unwrap().success());
+}
