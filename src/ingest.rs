@@ -1150,6 +1150,16 @@ impl Ingestor {
                     continue;
                 }
                 Some(_) => true,
+                None if problem.is_none() => {
+                    if let Some(from) = self.renamed_from(&identity) {
+                        tracing::info!(file = %file.name, from = %from, "file was renamed; not read again");
+                        let entry = self.manifest.files.remove(&from).expect("found");
+                        self.manifest.files.insert(file.name.clone(), entry);
+                        refreshed = true;
+                        continue;
+                    }
+                    false
+                }
                 None => false,
             };
             ready.push(NewFile {
@@ -1165,6 +1175,17 @@ impl Ingestor {
             self.manifest.save(&self.manifest_path)?;
         }
         Ok(ready)
+    }
+
+    /// The manifest name of a file with exactly this identity (device,
+    /// inode, size, mtime, footer hash) whose path no longer exists: the
+    /// same file, moved.
+    fn renamed_from(&self, identity: &FileIdentity) -> Option<String> {
+        self.manifest
+            .files
+            .iter()
+            .find(|(name, e)| e.identity == *identity && !self.dir.join(name).exists())
+            .map(|(name, _)| name.clone())
     }
 
     /// A cheap, thread-movable reader with the current schema.
@@ -1408,9 +1429,27 @@ mod tests {
         );
         let again = ing.scan().unwrap();
         assert!(again[0].replaced);
+        // A file moved (same inode, same bytes) is the same file.
+        fs::create_dir_all(data.join("day=2")).unwrap();
+        fs::rename(data.join("day=1/b.parquet"), data.join("day=2/b.parquet")).unwrap();
+        let b = found[1].clone();
+        ing.commit(
+            &b,
+            Outcome::Ingested {
+                rows: 1,
+                dropped: 0,
+            },
+        )
+        .unwrap();
+        let after_move = ing.scan().unwrap();
+        assert_eq!(after_move.len(), 1, "{after_move:?}");
+        assert_eq!(after_move[0].name, "a.parquet");
+        assert!(ing.manifest.files.contains_key("day=2/b.parquet"));
+        assert!(!ing.manifest.files.contains_key("day=1/b.parquet"));
         // The manifest on disk survives a restart.
         let reopened = Ingestor::open(&policy).unwrap();
-        assert_eq!(reopened.manifest.rows_ingested, 1);
+        assert_eq!(reopened.manifest.rows_ingested, 2);
+        assert!(reopened.manifest.files.contains_key("day=2/b.parquet"));
     }
 
     #[test]
