@@ -1109,10 +1109,10 @@ impl Ingestor {
             );
             // Unchanged since we first saw it, or since its mtime, whichever
             // is longer (files present at start are settled already).
-            let mtime_age = SystemTime::now()
-                .duration_since(
-                    std::time::UNIX_EPOCH + Duration::from_nanos(file.identity.mtime_ns as u64),
-                )
+            let mtime = std::time::UNIX_EPOCH
+                .checked_add(Duration::from_nanos(file.identity.mtime_ns.max(0) as u64));
+            let mtime_age = mtime
+                .and_then(|m| SystemTime::now().duration_since(m).ok())
                 .unwrap_or_default();
             let stable_for = since.elapsed().max(mtime_age);
             if stable_for < settle {

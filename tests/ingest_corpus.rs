@@ -334,3 +334,103 @@ dir = "state"
     signal(&daemon, "TERM");
     assert!(daemon.wait().unwrap().success());
 }
+
+fn write_df(path: &Path, cols: Vec<polars::prelude::Column>) {
+    use polars::prelude::*;
+    let mut df = DataFrame::new_infer_height(cols).unwrap();
+    ParquetWriter::new(std::fs::File::create(path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+}
+
+/// `data.bad_rows = "drop"`: bad rows are dropped and counted per file; a
+/// file with no row left is quarantined.
+#[test]
+fn bad_rows_are_dropped_and_counted_per_file() {
+    use polars::prelude::Column;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let incoming = root.join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    let policy = root.join("policy.toml");
+    std::fs::write(
+        &policy,
+        r#"[data]
+dir = "incoming"
+features = ["f0", "f1"]
+bad_rows = "drop"
+poll_interval_ms = 20
+initial_rows = 100000000
+[schedule]
+enabled = false
+[registry]
+dir = "models"
+[state]
+dir = "state"
+"#,
+    )
+    .unwrap();
+    let mut f0: Vec<f64> = (0..100).map(|i| i as f64).collect();
+    f0[5] = f64::NAN;
+    f0[6] = f64::NEG_INFINITY;
+    let mut label: Vec<i64> = (0..100).map(|i| i % 2).collect();
+    label[10] = 7;
+    label[6] = 9; // the same row twice bad: dropped once
+    write_df(
+        &incoming.join("a.parquet"),
+        vec![
+            Column::new("f0".into(), f0),
+            Column::new("f1".into(), vec![1.0f32; 100]),
+            Column::new("label".into(), label),
+        ],
+    );
+    let f1: Vec<Option<f32>> = (0..50).map(|i| (i != 0).then_some(1.0)).collect();
+    write_df(
+        &incoming.join("b.parquet"),
+        vec![
+            Column::new("f0".into(), vec![1.0f64; 50]),
+            Column::new("f1".into(), f1),
+            Column::new("label".into(), vec![1i64; 50]),
+        ],
+    );
+    write_df(
+        &incoming.join("c.parquet"),
+        vec![
+            Column::new("f0".into(), vec![f64::NAN; 10]),
+            Column::new("f1".into(), vec![1.0f32; 10]),
+            Column::new("label".into(), vec![1i64; 10]),
+        ],
+    );
+    let daemon = spawn_daemon(&policy);
+    let names = ["a.parquet", "b.parquet", "c.parquet"].map(String::from);
+    let m = wait_manifest(root, &names);
+    let files = &m["files"];
+    assert_eq!(files["a.parquet"]["rows"], 97, "{}", files["a.parquet"]);
+    assert_eq!(files["a.parquet"]["dropped"], 3);
+    assert_eq!(files["b.parquet"]["rows"], 49);
+    assert_eq!(files["b.parquet"]["dropped"], 1);
+    assert_eq!(files["c.parquet"]["outcome"], "quarantined");
+    assert!(
+        files["c.parquet"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("every row was dropped as bad (10 rows)"),
+        "{}",
+        files["c.parquet"]
+    );
+    assert_eq!(m["rows_ingested"], 146);
+    assert_eq!(m["rows_dropped"], 4);
+    wait_status(root, "rows counted", |s| s["rows_dropped"] == 4);
+    signal(&daemon, "TERM");
+    let out = daemon.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let logged = logs.lines().any(|l| {
+        serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| {
+            v["event"] == "file_ingested" && v["file"] == "a.parquet" && v["dropped_rows"] == 3
+        })
+    });
+    assert!(
+        logged,
+        "no file_ingested event with dropped_rows = 3: {logs}"
+    );
+}
