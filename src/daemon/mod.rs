@@ -2,8 +2,9 @@
 //! model together on a tokio runtime.
 //!
 //! One task owns all mutable state and reacts to four inputs: the poll
-//! timer (and inotify wake-ups, which trigger the same rescan), triggers (schedule fires, manual requests), the end of a running
-//! update, and shutdown. libtorch work runs on two dedicated threads: the
+//! timer (and inotify wake-ups, which trigger the same rescan), triggers
+//! (schedule fires, manual requests), the end of a running update, and
+//! shutdown. libtorch work runs on two dedicated threads: the
 //! scorer (owns the live model) and the trainer (runs tournaments), so
 //! ingestion keeps scoring while an update trains.
 //!
