@@ -76,13 +76,7 @@ fn main() {
         )
         .expect("write");
     }
-    let schema = Schema {
-        features: gen::feature_names(20),
-        label: "label".into(),
-        classes: 2,
-        timestamp: None,
-        weight: None,
-    };
+    let schema = Schema::new(gen::feature_names(20), "label".into(), 2);
     let ingest_rows_per_sec = median(
         (0..runs)
             .map(|_| {

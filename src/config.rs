@@ -137,6 +137,34 @@ pub struct DataConfig {
     pub poll_interval_ms: u64,
     /// When the registry is empty, version 1 is trained on this many rows.
     pub initial_rows: usize,
+    /// Also look in subdirectories (hidden and `_`-prefixed ones skipped).
+    pub recursive: bool,
+    /// Glob (`*`, `?`) a file name must match to be read.
+    pub file_pattern: String,
+    /// A file is read only once its size and modification time have been
+    /// unchanged this long (for producers that write in place); 0 takes a
+    /// file as soon as its Parquet footer is valid.
+    pub settle_ms: u64,
+    /// A file without a valid Parquet footer counts as still being written
+    /// until it has been unchanged this long; then it is quarantined.
+    pub incomplete_after_ms: u64,
+    /// Rows with null, NaN or infinite features (or weights), and labels
+    /// outside the classes: quarantine the whole file, or drop the rows.
+    pub bad_rows: BadRows,
+    /// String labels: the class names in class order (label `classes[i]` is
+    /// class i). Empty: labels are integers `0..model.classes`.
+    pub classes: Vec<String>,
+    /// Large files are read in batches of about this many rows (whole row
+    /// groups where they fit), so memory does not grow with the file.
+    pub batch_rows: usize,
+}
+
+/// What to do with a row that cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BadRows {
+    Quarantine,
+    Drop,
 }
 
 impl Default for DataConfig {
@@ -150,6 +178,13 @@ impl Default for DataConfig {
             weight: None,
             poll_interval_ms: 1000,
             initial_rows: 1000,
+            recursive: false,
+            file_pattern: "*.parquet".into(),
+            settle_ms: 0,
+            incomplete_after_ms: 5000,
+            bad_rows: BadRows::Quarantine,
+            classes: Vec::new(),
+            batch_rows: 1_000_000,
         }
     }
 }
@@ -772,6 +807,30 @@ impl Policy {
         if self.data.initial_rows < 10 {
             err("data.initial_rows", "must be at least 10".into());
         }
+        if self.data.file_pattern.is_empty() {
+            err("data.file_pattern", "must not be empty".into());
+        }
+        if self.data.batch_rows == 0 {
+            err("data.batch_rows", "must be at least 1".into());
+        }
+        if !self.data.classes.is_empty() {
+            if self.data.classes.len() as i64 != self.model.classes {
+                err(
+                    "data.classes",
+                    format!(
+                        "names {} classes but model.classes is {}",
+                        self.data.classes.len(),
+                        self.model.classes
+                    ),
+                );
+            }
+            let mut seen = std::collections::HashSet::new();
+            for c in &self.data.classes {
+                if !seen.insert(c) {
+                    err("data.classes", format!("class {c:?} is listed twice"));
+                }
+            }
+        }
         if self.model.hidden.is_empty() {
             err(
                 "model.hidden",
@@ -1262,6 +1321,31 @@ hidden = [20, 0]
         .unwrap_err();
         assert_eq!(diags[0].line, Some(4), "{diags:?}");
         assert!(Policy::parse("[data]\nfeatures = [\"a\"]\n[monitor]\ndetectors = []\n").is_ok());
+    }
+
+    #[test]
+    fn ingestion_settings_are_validated() {
+        let diags = Policy::parse(
+            "[data]\nfeatures = [\"a\"]\nclasses = [\"x\", \"x\", \"y\"]\n\
+             batch_rows = 0\nfile_pattern = \"\"\nbad_rows = \"ignore\"\n",
+        )
+        .unwrap_err();
+        let found: Vec<(&str, Option<usize>)> =
+            diags.iter().map(|d| (d.key.as_str(), d.line)).collect();
+        for (k, line) in [
+            ("data.classes", 3),
+            ("data.batch_rows", 4),
+            ("data.file_pattern", 5),
+            ("data.bad_rows", 6),
+        ] {
+            assert!(found.contains(&(k, Some(line))), "{k}: {diags:?}");
+        }
+        // Two names for two classes, and the drop rule, are fine.
+        let p = Policy::parse(
+            "[data]\nfeatures = [\"a\"]\nclasses = [\"no\", \"yes\"]\nbad_rows = \"drop\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.data.bad_rows, BadRows::Drop);
     }
 
     #[test]

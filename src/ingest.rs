@@ -1,23 +1,32 @@
 //! Finding complete Parquet files in the data directory, reading them into
-//! [`Dataset`]s, and remembering each file in a manifest so a restart
-//! neither loses nor double-counts rows.
+//! [`Dataset`]s batch by batch, and remembering each file in a manifest so a
+//! restart neither loses nor double-counts rows.
 //!
 //! Boundary: everything that leaves this module is a checked batch (the
 //! policy's feature columns as f32, in the policy's order, finite; labels in
 //! `0..classes`) or a quarantine record. A bad file never becomes an error of
 //! the caller.
+//!
+//! Finding files: inotify (the `notify` crate) only wakes the daemon early;
+//! the periodic rescan is the truth, since events can be lost, overflow, or
+//! never come (network filesystems). A file is taken when its name passes
+//! the producer convention, its size and mtime have settled, and its Parquet
+//! footer is valid.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
+use polars::io::parquet::metadata::FileMetadataRef;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::config::Policy;
+use crate::config::{glob_match, BadRows, Policy};
 use crate::fsutil;
 use crate::model::Dataset;
 
@@ -44,10 +53,14 @@ pub enum IngestError {
 pub enum FileProblem {
     #[error("cannot read the file: {0}")]
     Unreadable(String),
+    #[error("the file vanished while it was being read")]
+    Vanished,
     #[error("not a valid Parquet file: {0}")]
     NotParquet(String),
     #[error("the file has no rows")]
     Empty,
+    #[error("every row was dropped as bad ({dropped} rows)")]
+    NoUsableRows { dropped: usize },
     #[error("feature column {column:?} is missing (the file has: {available})")]
     MissingColumn { column: String, available: String },
     #[error("column {column:?} has type {found}, expected {expected}")]
@@ -64,22 +77,30 @@ pub enum FileProblem {
         count: usize,
         first_row: usize,
     },
-    #[error("label {label} at row {row} is outside the classes 0..{classes}")]
+    #[error("label {label} at row {row} is outside the classes {classes} ({count} such rows)")]
     LabelOutOfRange {
-        label: i64,
+        label: String,
         row: usize,
-        classes: i64,
+        count: usize,
+        classes: String,
     },
 }
 
-/// How the daemon remembers a file.
+/// How the daemon remembers a file: more than its path, so a file replaced
+/// under the same name is seen as new.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileIdentity {
     pub size: u64,
     pub mtime_ns: i128,
     pub inode: u64,
     pub device: u64,
+    /// sha256 of the last `FOOTER_HASH_BYTES` of the file (the Parquet
+    /// footer: schema, row groups and their statistics).
+    #[serde(default)]
+    pub footer_sha256: String,
 }
+
+const FOOTER_HASH_BYTES: u64 = 64 * 1024;
 
 impl FileIdentity {
     fn of(meta: &fs::Metadata) -> Self {
@@ -88,15 +109,31 @@ impl FileIdentity {
             mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
             inode: meta.ino(),
             device: meta.dev(),
+            footer_sha256: String::new(),
         }
+    }
+
+    /// Same file as far as `stat` can tell (the hash is not compared).
+    fn same_stat(&self, other: &FileIdentity) -> bool {
+        self.size == other.size
+            && self.mtime_ns == other.mtime_ns
+            && self.inode == other.inode
+            && self.device == other.device
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
-    Ingested { rows: usize },
-    Quarantined { reason: String },
+    Ingested {
+        rows: usize,
+        /// Bad rows dropped (with `data.bad_rows = "drop"`).
+        #[serde(default)]
+        dropped: usize,
+    },
+    Quarantined {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +152,13 @@ pub struct Manifest {
     pub files: BTreeMap<String, ManifestEntry>,
     pub rows_ingested: u64,
     pub next_seq: u64,
+    /// Rows dropped as bad over all files.
+    #[serde(default)]
+    pub rows_dropped: u64,
+    /// The column types of the first file ingested (column → polars type):
+    /// later files are checked against them.
+    #[serde(default)]
+    pub schema_types: BTreeMap<String, String>,
 }
 
 impl Manifest {
@@ -142,8 +186,9 @@ impl Manifest {
 
     fn record(&mut self, name: String, identity: FileIdentity, outcome: Outcome) {
         self.next_seq += 1;
-        if let Outcome::Ingested { rows } = &outcome {
+        if let Outcome::Ingested { rows, dropped } = &outcome {
             self.rows_ingested += *rows as u64;
+            self.rows_dropped += *dropped as u64;
         }
         self.files.insert(
             name,
@@ -162,7 +207,7 @@ impl Manifest {
             .files
             .iter()
             .filter_map(|(name, e)| match e.outcome {
-                Outcome::Ingested { rows } => Some((e.seq, name.clone(), rows)),
+                Outcome::Ingested { rows, .. } => Some((e.seq, name.clone(), rows)),
                 Outcome::Quarantined { .. } => None,
             })
             .collect();
@@ -172,64 +217,161 @@ impl Manifest {
 }
 
 /// Names the producer convention says are not (yet) data: hidden files,
-/// temporaries, and markers.
+/// temporaries, and markers (`_SUCCESS`, `_committed_*`, ...).
 pub fn is_candidate_name(name: &str) -> bool {
     !(name.starts_with('.')
         || name.starts_with('_')
         || name.ends_with(".tmp")
         || name.ends_with(".inprogress")
         || name.ends_with("._COPYING_"))
-        && name.ends_with(".parquet")
+}
+
+/// Directories a recursive scan does not enter: hidden ones and markers
+/// such as Spark's `_temporary`.
+fn is_candidate_dir(name: &str) -> bool {
+    !(name.starts_with('.') || name.starts_with('_'))
 }
 
 /// A file found by a scan that the manifest does not know (or knows with a
 /// different identity: replaced content).
 #[derive(Debug, Clone)]
 pub struct NewFile {
+    /// Path relative to the data directory (`/`-separated).
     pub name: String,
     pub path: PathBuf,
     pub identity: FileIdentity,
     pub replaced: bool,
+    /// Set when the scan already knows the file is bad (a footer that never
+    /// became valid, permissions).
+    pub problem: Option<FileProblem>,
 }
 
-/// Lists new complete files, sorted by name (producers name files in
-/// arrival order; the timestamp ordering comes with the ingestion issue).
-pub fn scan(dir: &Path, manifest: &Manifest) -> Result<Vec<NewFile>, IngestError> {
-    let entries = fs::read_dir(dir).map_err(|source| IngestError::DataDir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+/// A file as listed, before the settle and footer checks.
+#[derive(Debug, Clone)]
+struct Listed {
+    name: String,
+    path: PathBuf,
+    identity: FileIdentity,
+}
+
+/// Regular files under `dir` whose names pass the convention and
+/// `pattern`, sorted by name (producers name files in arrival order).
+fn list_files(dir: &Path, recursive: bool, pattern: &str) -> Result<Vec<Listed>, IngestError> {
     let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !is_candidate_name(&name) {
-            continue;
-        }
-        // symlink_metadata: a symlink is not followed out of the directory.
-        let Ok(meta) = entry.path().symlink_metadata() else {
-            continue; // vanished between listing and stat
+    let mut dirs = vec![(dir.to_path_buf(), String::new())];
+    while let Some((d, prefix)) = dirs.pop() {
+        let entries = match fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(source) if prefix.is_empty() => {
+                return Err(IngestError::DataDir {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(dir = %d.display(), error = %e, "cannot list a subdirectory of the data directory");
+                continue;
+            }
         };
-        if !meta.is_file() {
-            continue;
+        for entry in entries.flatten() {
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            // symlink_metadata: a symlink is not followed out of the directory.
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue; // vanished between listing and stat
+            };
+            let name = format!("{prefix}{file_name}");
+            if meta.is_dir() {
+                if recursive && is_candidate_dir(&file_name) {
+                    dirs.push((entry.path(), format!("{name}/")));
+                }
+                continue;
+            }
+            if !meta.is_file() || !is_candidate_name(&file_name) || !glob_match(pattern, &file_name)
+            {
+                continue;
+            }
+            found.push(Listed {
+                name,
+                path: entry.path(),
+                identity: FileIdentity::of(&meta),
+            });
         }
-        let identity = FileIdentity::of(&meta);
-        let replaced = match manifest.files.get(&name) {
-            Some(e) if e.identity == identity => continue,
-            Some(_) => true,
-            None => false,
-        };
-        found.push(NewFile {
-            name,
-            path: entry.path(),
-            identity,
-            replaced,
-        });
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)
 }
 
-/// The columns to take from each file.
+/// What the last bytes of a file say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Footer {
+    /// Ends in `PAR1` with a plausible footer length; the hash of the tail.
+    Valid { sha256: String },
+    /// Too short or no trailer yet: maybe still being written.
+    Incomplete(String),
+    /// Wrong magic at the start, or a footer length that cannot be: no
+    /// amount of waiting helps.
+    Invalid(String),
+}
+
+/// Checks the Parquet trailer (`<footer> <u32 footer length> PAR1`, and
+/// `PAR1` at the start) and hashes the file's tail.
+fn read_footer(path: &Path) -> io::Result<Footer> {
+    let mut f = fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    if len < 12 {
+        return Ok(Footer::Incomplete(format!(
+            "{len} bytes is too short for a Parquet file"
+        )));
+    }
+    let mut head = [0u8; 4];
+    f.read_exact(&mut head)?;
+    let tail_len = len.min(FOOTER_HASH_BYTES);
+    f.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    f.read_exact(&mut tail)?;
+    if &head != b"PAR1" {
+        return Ok(Footer::Invalid("does not start with the magic PAR1".into()));
+    }
+    if &tail[tail.len() - 4..] != b"PAR1" {
+        return Ok(Footer::Incomplete(
+            "does not end with the magic PAR1 (truncated or still being written)".into(),
+        ));
+    }
+    let n = tail.len();
+    let footer_len = u32::from_le_bytes(tail[n - 8..n - 4].try_into().expect("4 bytes")) as u64;
+    if footer_len == 0 || footer_len + 12 > len {
+        return Ok(Footer::Invalid(format!(
+            "footer length {footer_len} does not fit in a file of {len} bytes"
+        )));
+    }
+    let sha = Sha256::digest(&tail);
+    Ok(Footer::Valid {
+        sha256: sha.iter().map(|b| format!("{b:02x}")).collect(),
+    })
+}
+
+/// Starts watching `dir` for changes; every event calls `wake`. The watcher
+/// stops when the returned value is dropped.
+pub fn watch(
+    dir: &Path,
+    recursive: bool,
+    wake: impl Fn() + Send + 'static,
+) -> Result<notify::RecommendedWatcher, notify::Error> {
+    use notify::Watcher;
+    let mut watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
+        // Errors (queue overflow) also wake: the rescan finds what was missed.
+        wake()
+    })?;
+    let mode = if recursive {
+        notify::RecursiveMode::Recursive
+    } else {
+        notify::RecursiveMode::NonRecursive
+    };
+    watcher.watch(dir, mode)?;
+    Ok(watcher)
+}
+
+/// The columns to take from each file, and how to treat bad rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schema {
     pub features: Vec<String>,
@@ -239,53 +381,84 @@ pub struct Schema {
     pub timestamp: Option<String>,
     /// Optional instance-weight column.
     pub weight: Option<String>,
+    /// String label values in class order (empty: integer labels).
+    pub class_names: Vec<String>,
+    pub bad_rows: BadRows,
 }
 
 impl Schema {
+    /// A schema for the given columns with integer labels, quarantining
+    /// bad rows.
+    pub fn new(features: Vec<String>, label: String, classes: i64) -> Schema {
+        Schema {
+            features,
+            label,
+            classes,
+            timestamp: None,
+            weight: None,
+            class_names: Vec::new(),
+            bad_rows: BadRows::Quarantine,
+        }
+    }
+
+    fn with_policy(features: Vec<String>, label: String, classes: i64, policy: &Policy) -> Schema {
+        Schema {
+            timestamp: policy.data.timestamp.clone(),
+            weight: policy.data.weight.clone(),
+            class_names: policy.data.classes.clone(),
+            bad_rows: policy.data.bad_rows,
+            ..Schema::new(features, label, classes)
+        }
+    }
+
     /// For a list of features the schema is known up front; for a pattern it
     /// is fixed by the first file read (see [`Schema::resolve`]).
     pub fn from_policy(policy: &Policy) -> Option<Schema> {
         match &policy.data.features {
-            crate::config::FeatureSpec::List(list) => Some(Schema {
-                features: list.clone(),
-                label: policy.data.label.clone(),
-                classes: policy.model.classes,
-                timestamp: policy.data.timestamp.clone(),
-                weight: policy.data.weight.clone(),
-            }),
+            crate::config::FeatureSpec::List(list) => Some(Schema::with_policy(
+                list.clone(),
+                policy.data.label.clone(),
+                policy.model.classes,
+                policy,
+            )),
             crate::config::FeatureSpec::Pattern(_) => None,
         }
     }
 
     pub fn resolve(policy: &Policy, columns: &[String]) -> Schema {
-        Schema {
-            features: policy.select_features(columns),
-            label: policy.data.label.clone(),
-            classes: policy.model.classes,
-            timestamp: policy.data.timestamp.clone(),
-            weight: policy.data.weight.clone(),
-        }
+        Schema::with_policy(
+            policy.select_features(columns),
+            policy.data.label.clone(),
+            policy.model.classes,
+            policy,
+        )
     }
 
     /// The schema a version was trained with, with the policy's optional
     /// columns.
     pub fn of_version(meta: &crate::registry::VersionMeta, policy: &Policy) -> Schema {
-        Schema {
-            features: meta.features.clone(),
-            label: meta.label.clone(),
-            classes: meta.architecture.classes as i64,
-            timestamp: policy.data.timestamp.clone(),
-            weight: policy.data.weight.clone(),
-        }
+        Schema::with_policy(
+            meta.features.clone(),
+            meta.label.clone(),
+            meta.architecture.classes as i64,
+            policy,
+        )
+    }
+
+    /// Every column read, features first.
+    fn columns(&self) -> Vec<String> {
+        let mut columns = self.features.clone();
+        columns.push(self.label.clone());
+        columns.extend(self.timestamp.iter().cloned());
+        columns.extend(self.weight.iter().cloned());
+        columns
     }
 }
 
-/// Reads one file into a checked dataset. Panics inside the Parquet reader
-/// (malformed input can trigger them) become a [`FileProblem`].
-pub fn read_file(path: &Path, schema: &Schema) -> Result<Dataset, FileProblem> {
-    let path = path.to_path_buf();
-    let schema = schema.clone();
-    std::panic::catch_unwind(move || read_file_inner(&path, &schema)).unwrap_or_else(|panic| {
+/// Turns a panic inside polars (malformed input can trigger them) into a
+/// [`FileProblem`].
+fn catching<T>(f: impl FnOnce() -> Result<T, FileProblem>) -> Result<T, FileProblem> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         let msg = panic
             .downcast_ref::<String>()
             .cloned()
@@ -295,140 +468,358 @@ pub fn read_file(path: &Path, schema: &Schema) -> Result<Dataset, FileProblem> {
     })
 }
 
-/// Column names of a Parquet file, without reading its data.
-pub fn column_names(path: &Path) -> Result<Vec<String>, FileProblem> {
-    let file = fs::File::open(path).map_err(|e| FileProblem::Unreadable(e.to_string()))?;
-    let mut reader = ParquetReader::new(file);
-    let schema = reader
-        .schema()
-        .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
-    Ok(schema.iter_names().map(|n| n.to_string()).collect())
+fn open_problem(e: io::Error) -> FileProblem {
+    match e.kind() {
+        io::ErrorKind::NotFound => FileProblem::Vanished,
+        _ => FileProblem::Unreadable(e.to_string()),
+    }
 }
 
-fn read_file_inner(path: &Path, schema: &Schema) -> Result<Dataset, FileProblem> {
-    let file = fs::File::open(path).map_err(|e| FileProblem::Unreadable(e.to_string()))?;
-    // Rows without an event-time column get the file's mtime: when it
-    // arrived, and the same after a restart.
-    let arrival_us = fs::metadata(path)
-        .ok()
-        .and_then(|m| m.modified().ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_micros() as i64);
-    let mut columns = schema.features.clone();
-    columns.push(schema.label.clone());
-    columns.extend(schema.timestamp.iter().cloned());
-    columns.extend(schema.weight.iter().cloned());
-    let mut reader = ParquetReader::new(file);
-    let available: Vec<String> = reader
-        .schema()
-        .map_err(|e| FileProblem::NotParquet(e.to_string()))?
-        .iter_names()
-        .map(|n| n.to_string())
-        .collect();
-    for c in &columns {
-        if !available.contains(c) {
-            return Err(FileProblem::MissingColumn {
-                column: c.clone(),
-                available: available.join(", "),
-            });
-        }
-    }
-    let df = reader
-        .with_columns(Some(columns))
-        .finish()
-        .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
-    let n = df.height();
-    if n == 0 {
-        return Err(FileProblem::Empty);
-    }
-    let width = schema.features.len();
-    let mut data = Dataset {
-        width,
-        features: vec![0.0; n * width],
-        labels: Vec::with_capacity(n),
-        weights: vec![1.0; n],
-        times_us: vec![arrival_us; n],
-    };
-    for (j, name) in schema.features.iter().enumerate() {
-        let values = feature_values(&df, name)?;
-        for (i, v) in values.into_iter().enumerate() {
-            data.features[i * width + j] = v;
-        }
-    }
-    data.labels = label_values(&df, &schema.label, schema.classes)?;
-    if let Some(ts) = &schema.timestamp {
-        data.times_us = timestamp_values(&df, ts)?;
-    }
-    if let Some(w) = &schema.weight {
-        let values = feature_values(&df, w)?;
-        if let Some(row) = values.iter().position(|v| *v < 0.0) {
-            return Err(FileProblem::BadValues {
-                column: w.clone(),
-                count: values.iter().filter(|v| **v < 0.0).count(),
-                first_row: row,
-            });
-        }
-        data.weights = values;
+/// Arrow types (by their Debug name prefix) that the polars build, with
+/// only its `parquet` and `dtype-datetime` features, cannot load.
+const UNLOADABLE_TYPES: &[&str] = &[
+    "Int8", "Int16", "UInt8", "UInt16", "Float16", "Date32", "Date64", "Time32", "Time64",
+    "Decimal", "Duration", "Interval",
+];
+
+/// Reads one whole file into a checked dataset (batch by batch; bad rows
+/// per the schema's rule).
+pub fn read_file(path: &Path, schema: &Schema) -> Result<Dataset, FileProblem> {
+    let file = ParquetFile::open(path, schema.clone(), &BTreeMap::new(), usize::MAX)?;
+    let mut data = Dataset::new(schema.features.len());
+    for i in 0..file.batches.len() {
+        data.extend(&file.read_batch(i)?.data);
     }
     Ok(data)
 }
 
-/// Event times in Unix microseconds: datetimes of any unit, or numbers of
-/// Unix seconds.
-fn timestamp_values(df: &DataFrame, name: &str) -> Result<Vec<i64>, FileProblem> {
-    let col = column(df, name)?;
-    let dtype = col.dtype().clone();
-    let (cast_to, scale): (DataType, f64) = match &dtype {
-        DataType::Datetime(unit, _) => (
-            DataType::Int64,
-            match unit {
-                TimeUnit::Nanoseconds => 1e-3,
-                TimeUnit::Microseconds => 1.0,
-                TimeUnit::Milliseconds => 1e3,
-            },
-        ),
-        d if d.is_primitive_numeric() => (DataType::Float64, 1e6),
-        other => {
-            return Err(FileProblem::WrongType {
-                column: name.to_string(),
-                found: other.to_string(),
-                expected: "a datetime or Unix seconds".into(),
-            })
-        }
-    };
-    let cast = col
-        .cast(&cast_to)
-        .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
-    let values: Vec<Option<f64>> = match cast_to {
-        DataType::Int64 => cast
-            .i64()
-            .map_err(|e| FileProblem::NotParquet(e.to_string()))?
-            .iter()
-            .map(|v| v.map(|x| x as f64))
-            .collect(),
-        _ => cast
-            .f64()
-            .map_err(|e| FileProblem::NotParquet(e.to_string()))?
-            .iter()
-            .collect(),
-    };
-    let bad: Vec<usize> = values
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| !v.is_some_and(f64::is_finite))
-        .map(|(i, _)| i)
-        .collect();
-    if let Some(&first_row) = bad.first() {
-        return Err(FileProblem::BadValues {
-            column: name.to_string(),
-            count: bad.len(),
-            first_row,
-        });
+/// Column names of a Parquet file, without reading its data.
+pub fn column_names(path: &Path) -> Result<Vec<String>, FileProblem> {
+    catching(|| {
+        let file = fs::File::open(path).map_err(open_problem)?;
+        let mut reader = ParquetReader::new(file);
+        let schema = reader
+            .schema()
+            .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
+        Ok(schema.iter_names().map(|n| n.to_string()).collect())
+    })
+}
+
+/// Rows of one batch, checked, and how many bad rows were dropped.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub data: Dataset,
+    pub dropped: usize,
+}
+
+/// An open Parquet file whose footer, columns and types have been checked,
+/// read batch by batch: a batch is whole row groups up to `batch_rows` rows
+/// (a bigger row group is split), so memory is bounded by the batch, not the
+/// file. The open handle keeps the data readable if the file is unlinked.
+pub struct ParquetFile {
+    file: fs::File,
+    metadata: FileMetadataRef,
+    pub schema: Schema,
+    /// `(first row, rows)` of each batch.
+    pub batches: Vec<(usize, usize)>,
+    /// The polars type of each column read.
+    pub types: BTreeMap<String, String>,
+    /// Rows without an event-time column get the file's mtime: when it
+    /// arrived, and the same after a restart.
+    arrival_us: i64,
+}
+
+impl ParquetFile {
+    /// Opens `path` and checks its columns against `schema` and the types
+    /// recorded from the first file (`recorded`, may be empty).
+    pub fn open(
+        path: &Path,
+        schema: Schema,
+        recorded: &BTreeMap<String, String>,
+        batch_rows: usize,
+    ) -> Result<ParquetFile, FileProblem> {
+        catching(|| Self::open_inner(path, schema, recorded, batch_rows))
     }
-    Ok(values
-        .into_iter()
-        .map(|v| (v.expect("checked") * scale) as i64)
-        .collect())
+
+    fn open_inner(
+        path: &Path,
+        schema: Schema,
+        recorded: &BTreeMap<String, String>,
+        batch_rows: usize,
+    ) -> Result<ParquetFile, FileProblem> {
+        let file = fs::File::open(path).map_err(open_problem)?;
+        let arrival_us = file
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_micros() as i64);
+        let not_parquet = |e: PolarsError| FileProblem::NotParquet(e.to_string());
+        let mut reader = ParquetReader::new(file.try_clone().map_err(open_problem)?);
+        let metadata = reader.get_metadata().map_err(not_parquet)?.clone();
+        let available: Vec<String> = reader
+            .schema()
+            .map_err(not_parquet)?
+            .iter_names()
+            .map(|n| n.to_string())
+            .collect();
+        let columns = schema.columns();
+        let arrow_schema = reader.schema().map_err(not_parquet)?;
+        for c in &columns {
+            let Some(field) = arrow_schema.get(c.as_str()) else {
+                return Err(FileProblem::MissingColumn {
+                    column: c.clone(),
+                    available: available.join(", "),
+                });
+            };
+            // Types polars is built without (its dtype-* features): say
+            // so instead of its "cannot create series" error.
+            let arrow_type = format!("{:?}", field.dtype);
+            if UNLOADABLE_TYPES.iter().any(|t| arrow_type.starts_with(t)) {
+                return Err(FileProblem::WrongType {
+                    column: c.clone(),
+                    found: format!("{arrow_type} (not loadable by this build)"),
+                    expected:
+                        "int32, int64, uint32, uint64, float, double, boolean, string or timestamp"
+                            .into(),
+                });
+            }
+        }
+        // An empty slice gives the column types without reading data.
+        let empty = reader
+            .with_columns(Some(columns))
+            .with_slice(Some((0, 0)))
+            .finish()
+            .map_err(not_parquet)?;
+        let types = check_types(&empty, &schema, recorded)?;
+        if metadata.num_rows == 0 {
+            return Err(FileProblem::Empty);
+        }
+        let batches = plan_batches(
+            metadata.row_groups.iter().map(|rg| rg.num_rows()),
+            batch_rows,
+        );
+        Ok(ParquetFile {
+            file,
+            metadata,
+            schema,
+            batches,
+            types,
+            arrival_us,
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.metadata.num_rows
+    }
+
+    /// Reads and checks batch `i`. Row numbers in problems count from the
+    /// start of the file.
+    pub fn read_batch(&self, i: usize) -> Result<Batch, FileProblem> {
+        catching(|| {
+            let (first, rows) = self.batches[i];
+            let file = self.file.try_clone().map_err(open_problem)?;
+            let mut reader = ParquetReader::new(file);
+            reader.set_metadata(self.metadata.clone());
+            let df = reader
+                .with_columns(Some(self.schema.columns()))
+                .with_slice(Some((first, rows)))
+                .finish()
+                .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
+            convert(&df, &self.schema, first, self.arrival_us)
+        })
+    }
+}
+
+/// Groups row groups into batches of about `batch_rows` rows.
+fn plan_batches(row_groups: impl Iterator<Item = usize>, batch_rows: usize) -> Vec<(usize, usize)> {
+    let mut batches = Vec::new();
+    let (mut start, mut len) = (0usize, 0usize);
+    for rows in row_groups {
+        if len > 0 && len + rows > batch_rows {
+            batches.push((start, len));
+            start += len;
+            len = 0;
+        }
+        len += rows;
+        while len > batch_rows {
+            batches.push((start, batch_rows));
+            start += batch_rows;
+            len -= batch_rows;
+        }
+    }
+    if len > 0 {
+        batches.push((start, len));
+    }
+    batches
+}
+
+fn is_number(dtype: &DataType) -> bool {
+    dtype.is_primitive_numeric() || dtype.is_bool()
+}
+
+/// Checks each column's type; returns the types (to record from the first
+/// file).
+fn check_types(
+    df: &DataFrame,
+    schema: &Schema,
+    recorded: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, FileProblem> {
+    let mut types = BTreeMap::new();
+    let expected = |name: &str, what: &str| match recorded.get(name) {
+        Some(t) => format!("{what} (the recorded schema has {t})"),
+        None => what.to_string(),
+    };
+    let wrong = |name: &str, dtype: &DataType, what: &str| FileProblem::WrongType {
+        column: name.to_string(),
+        found: dtype.to_string(),
+        expected: expected(name, what),
+    };
+    let features = schema.features.iter().chain(schema.weight.iter());
+    for name in features {
+        let dtype = column(df, name)?.dtype();
+        if !is_number(dtype) {
+            return Err(wrong(name, dtype, "a number or boolean"));
+        }
+        types.insert(name.clone(), dtype.to_string());
+    }
+    let dtype = column(df, &schema.label)?.dtype();
+    let label_ok = dtype.is_integer()
+        || dtype.is_bool()
+        || (!schema.class_names.is_empty() && dtype.is_string());
+    if !label_ok {
+        let what = if schema.class_names.is_empty() {
+            "an integer class label (set data.classes for string labels)"
+        } else {
+            "an integer class label or one of data.classes"
+        };
+        return Err(wrong(&schema.label, dtype, what));
+    }
+    types.insert(schema.label.clone(), dtype.to_string());
+    if let Some(ts) = &schema.timestamp {
+        let dtype = column(df, ts)?.dtype();
+        if !(matches!(dtype, DataType::Datetime(..)) || dtype.is_primitive_numeric()) {
+            return Err(wrong(ts, dtype, "a datetime or Unix seconds"));
+        }
+        types.insert(ts.clone(), dtype.to_string());
+    }
+    Ok(types)
+}
+
+/// Which rows of a batch are bad, and the rule for them.
+struct RowFilter {
+    keep: Vec<bool>,
+    rule: BadRows,
+}
+
+impl RowFilter {
+    /// Records bad `rows` found because of `problem`: an error when bad rows
+    /// quarantine the file, else the rows are marked for dropping.
+    fn bad(&mut self, rows: &[usize], problem: FileProblem) -> Result<(), FileProblem> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        match self.rule {
+            BadRows::Quarantine => Err(problem),
+            BadRows::Drop => {
+                for &r in rows {
+                    self.keep[r] = false;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Converts one batch's frame into a checked dataset.
+fn convert(
+    df: &DataFrame,
+    schema: &Schema,
+    first_row: usize,
+    arrival_us: i64,
+) -> Result<Batch, FileProblem> {
+    let n = df.height();
+    let width = schema.features.len();
+    let mut filter = RowFilter {
+        keep: vec![true; n],
+        rule: schema.bad_rows,
+    };
+    let bad_values = |column: &str, bad: &[usize]| FileProblem::BadValues {
+        column: column.to_string(),
+        count: bad.len(),
+        first_row: first_row + bad.first().copied().unwrap_or(0),
+    };
+    let mut features = vec![0.0f32; n * width];
+    for (j, name) in schema.features.iter().enumerate() {
+        let (values, bad) = number_values(df, name)?;
+        filter.bad(&bad, bad_values(name, &bad))?;
+        for (i, v) in values.into_iter().enumerate() {
+            features[i * width + j] = v;
+        }
+    }
+    let (labels, bad_labels, out_of_range) = label_values(df, schema)?;
+    filter.bad(&bad_labels, bad_values(&schema.label, &bad_labels))?;
+    if let Some((row, label)) = out_of_range.first() {
+        let classes = if !column(df, &schema.label)?.dtype().is_string() {
+            format!("0..{}", schema.classes)
+        } else {
+            format!("{:?}", schema.class_names)
+        };
+        let rows: Vec<usize> = out_of_range.iter().map(|(r, _)| *r).collect();
+        filter.bad(
+            &rows,
+            FileProblem::LabelOutOfRange {
+                label: label.clone(),
+                row: first_row + row,
+                count: rows.len(),
+                classes,
+            },
+        )?;
+    }
+    let mut times_us = vec![arrival_us; n];
+    if let Some(ts) = &schema.timestamp {
+        let (values, bad) = timestamp_values(df, ts)?;
+        filter.bad(&bad, bad_values(ts, &bad))?;
+        times_us = values;
+    }
+    let mut weights = vec![1.0f32; n];
+    if let Some(w) = &schema.weight {
+        let (values, mut bad) = number_values(df, w)?;
+        bad.extend(
+            values
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v < 0.0)
+                .map(|(i, _)| i),
+        );
+        bad.sort_unstable();
+        filter.bad(&bad, bad_values(w, &bad))?;
+        weights = values;
+    }
+    let mut data = Dataset {
+        width,
+        features,
+        labels,
+        weights,
+        times_us,
+    };
+    let dropped = filter.keep.iter().filter(|k| !**k).count();
+    if dropped > 0 {
+        data = keep_rows(&data, &filter.keep);
+    }
+    Ok(Batch { data, dropped })
+}
+
+fn keep_rows(data: &Dataset, keep: &[bool]) -> Dataset {
+    let mut out = Dataset::new(data.width);
+    for (i, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+        out.features
+            .extend_from_slice(&data.features[i * data.width..(i + 1) * data.width]);
+        out.labels.push(data.labels[i]);
+        out.weights.push(data.weights[i]);
+        out.times_us.push(data.times_us[i]);
+    }
+    out
 }
 
 fn column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Column, FileProblem> {
@@ -443,16 +834,10 @@ fn column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Column, FileProblem> 
     })
 }
 
-fn feature_values(df: &DataFrame, name: &str) -> Result<Vec<f32>, FileProblem> {
+/// A numeric or boolean column as f32, with the rows that are null, NaN or
+/// infinite (their value is 0).
+fn number_values(df: &DataFrame, name: &str) -> Result<(Vec<f32>, Vec<usize>), FileProblem> {
     let col = column(df, name)?;
-    let dtype = col.dtype();
-    if !(dtype.is_primitive_numeric() || dtype.is_bool()) {
-        return Err(FileProblem::WrongType {
-            column: name.to_string(),
-            found: dtype.to_string(),
-            expected: "a number or boolean".into(),
-        });
-    }
     let cast = col
         .cast(&DataType::Float32)
         .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
@@ -460,80 +845,105 @@ fn feature_values(df: &DataFrame, name: &str) -> Result<Vec<f32>, FileProblem> {
         .f32()
         .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
     let mut out = Vec::with_capacity(ca.len());
-    let mut bad = 0;
-    let mut first_bad = None;
+    let mut bad = Vec::new();
     for (i, v) in ca.iter().enumerate() {
         match v {
             Some(x) if x.is_finite() => out.push(x),
             _ => {
-                bad += 1;
-                first_bad.get_or_insert(i);
+                bad.push(i);
                 out.push(0.0);
             }
         }
     }
-    if let Some(first_row) = first_bad {
-        return Err(FileProblem::BadValues {
-            column: name.to_string(),
-            count: bad,
-            first_row,
-        });
-    }
-    Ok(out)
+    Ok((out, bad))
 }
 
-fn label_values(df: &DataFrame, name: &str, classes: i64) -> Result<Vec<i64>, FileProblem> {
-    let col = column(df, name)?;
-    let dtype = col.dtype();
-    if !(dtype.is_integer() || dtype.is_bool()) {
-        return Err(FileProblem::WrongType {
-            column: name.to_string(),
-            found: dtype.to_string(),
-            expected: "an integer class label".into(),
-        });
+/// Labels as class indices; rows with a null label; rows whose label is
+/// not a class (with the label as written).
+#[allow(clippy::type_complexity)]
+fn label_values(
+    df: &DataFrame,
+    schema: &Schema,
+) -> Result<(Vec<i64>, Vec<usize>, Vec<(usize, String)>), FileProblem> {
+    let col = column(df, &schema.label)?;
+    let mut labels = Vec::with_capacity(col.len());
+    let mut nulls = Vec::new();
+    let mut outside = Vec::new();
+    let polars_err = |e: PolarsError| FileProblem::NotParquet(e.to_string());
+    if col.dtype().is_string() {
+        let index: HashMap<&str, i64> = schema
+            .class_names
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_str(), i as i64))
+            .collect();
+        for (row, v) in col.str().map_err(polars_err)?.iter().enumerate() {
+            match v.map(|s| index.get(s).ok_or(s)) {
+                Some(Ok(&class)) => labels.push(class),
+                Some(Err(s)) => {
+                    outside.push((row, format!("{s:?}")));
+                    labels.push(0);
+                }
+                None => {
+                    nulls.push(row);
+                    labels.push(0);
+                }
+            }
+        }
+        return Ok((labels, nulls, outside));
     }
-    let cast = col
-        .cast(&DataType::Int64)
-        .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
-    let ca = cast
-        .i64()
-        .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
-    let mut out = Vec::with_capacity(ca.len());
-    let mut nulls = 0;
-    let mut first_null = None;
-    for (row, v) in ca.iter().enumerate() {
+    let cast = col.cast(&DataType::Int64).map_err(polars_err)?;
+    for (row, v) in cast.i64().map_err(polars_err)?.iter().enumerate() {
         match v {
-            Some(label) if (0..classes).contains(&label) => out.push(label),
+            Some(label) if (0..schema.classes).contains(&label) => labels.push(label),
             Some(label) => {
-                return Err(FileProblem::LabelOutOfRange {
-                    label,
-                    row,
-                    classes,
-                })
+                outside.push((row, label.to_string()));
+                labels.push(0);
             }
             None => {
-                nulls += 1;
-                first_null.get_or_insert(row);
+                nulls.push(row);
+                labels.push(0);
             }
         }
     }
-    if let Some(first_row) = first_null {
-        return Err(FileProblem::BadValues {
-            column: name.to_string(),
-            count: nulls,
-            first_row,
-        });
-    }
-    Ok(out)
+    Ok((labels, nulls, outside))
 }
 
-/// The ingestion stage: a data directory, its manifest and the schema.
-pub struct Ingestor {
-    dir: PathBuf,
-    manifest_path: PathBuf,
-    pub manifest: Manifest,
-    pub schema: Option<Schema>,
-    policy: Policy,
+/// Event times in Unix microseconds (datetimes of any unit, or numbers of
+/// Unix seconds), with the rows that are null or not finite.
+fn timestamp_values(df: &DataFrame, name: &str) -> Result<(Vec<i64>, Vec<usize>), FileProblem> {
+    let col = column(df, name)?;
+    let polars_err = |e: PolarsError| FileProblem::NotParquet(e.to_string());
+    let values: Vec<Option<f64>> = match col.dtype() {
+        DataType::Datetime(unit, _) => {
+            let scale = match unit {
+                TimeUnit::Nanoseconds => 1e-3,
+                TimeUnit::Microseconds => 1.0,
+                TimeUnit::Milliseconds => 1e3,
+            };
+            let cast = col.cast(&DataType::Int64).map_err(polars_err)?;
+            let ca = cast.i64().map_err(polars_err)?;
+            ca.iter().map(|v| v.map(|x| x as f64 * scale)).collect()
+        }
+        _ => {
+            let cast = col.cast(&DataType::Float64).map_err(polars_err)?;
+            let ca = cast.f64().map_err(polars_err)?;
+            ca.iter().map(|v| v.map(|x| x * 1e6)).collect()
+        }
+    };
+    let mut bad = Vec::new();
+    let out = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Some(x) if x.is_finite() => x as i64,
+            _ => {
+                bad.push(i);
+                0
+            }
+        })
+        .collect();
+    Ok((out, bad))
 }
 
 /// Rebuilds training rows from the files a manifest lists: files ingested
@@ -592,17 +1002,19 @@ pub fn rows_from_manifest(
     (join(old_parts, max_old), join(new_parts, max_new))
 }
 
-/// Reads files with a fixed schema, or fixes the schema from the first
-/// file when the policy gives a pattern.
+/// Opens files with a fixed schema, or fixes the schema from the first
+/// file when the policy gives a pattern. Cheap to clone and move to a
+/// blocking thread.
 #[derive(Debug, Clone)]
 pub struct FileReader {
     schema: Option<Schema>,
+    recorded: BTreeMap<String, String>,
     policy: Policy,
 }
 
 impl FileReader {
-    /// Reads one file (without recording it), with the schema used.
-    pub fn read(&self, file: &NewFile) -> Result<(Schema, Dataset), FileProblem> {
+    /// Opens one file and checks its schema (without reading rows).
+    pub fn open(&self, file: &NewFile) -> Result<ParquetFile, FileProblem> {
         let schema = match &self.schema {
             Some(s) => s.clone(),
             None => {
@@ -617,16 +1029,31 @@ impl FileReader {
                 schema
             }
         };
-        let data = read_file(&file.path, &schema)?;
-        Ok((schema, data))
+        ParquetFile::open(
+            &file.path,
+            schema,
+            &self.recorded,
+            self.policy.data.batch_rows,
+        )
     }
 }
 
-/// What happened to one file.
-#[derive(Debug)]
-pub enum FileEvent {
-    Ingested { name: String, data: Dataset },
-    Quarantined { name: String, problem: FileProblem },
+/// A file seen but not yet taken: since when its size and mtime have been
+/// what they are.
+#[derive(Debug, Clone)]
+struct Settling {
+    identity: FileIdentity,
+    since: Instant,
+}
+
+/// The ingestion stage: a data directory, its manifest and the schema.
+pub struct Ingestor {
+    dir: PathBuf,
+    manifest_path: PathBuf,
+    pub manifest: Manifest,
+    pub schema: Option<Schema>,
+    policy: Policy,
+    settling: HashMap<String, Settling>,
 }
 
 impl Ingestor {
@@ -639,6 +1066,7 @@ impl Ingestor {
             manifest,
             schema: Schema::from_policy(policy),
             policy: policy.clone(),
+            settling: HashMap::new(),
         })
     }
 
@@ -646,16 +1074,134 @@ impl Ingestor {
         &self.dir
     }
 
-    /// New files, oldest name first.
-    pub fn scan(&self) -> Result<Vec<NewFile>, IngestError> {
-        scan(&self.dir, &self.manifest)
+    /// Files ready to read, oldest name first: new or replaced, settled
+    /// (size and mtime unchanged for `data.settle_ms`) and with a valid
+    /// footer. A file whose footer stays invalid for
+    /// `data.incomplete_after_ms` comes back with its problem set. A file
+    /// rewritten with the same bytes (same size and footer hash, new inode
+    /// or mtime) only has its identity refreshed.
+    pub fn scan(&mut self) -> Result<Vec<NewFile>, IngestError> {
+        let listed = list_files(
+            &self.dir,
+            self.policy.data.recursive,
+            &self.policy.data.file_pattern,
+        )?;
+        let settle = Duration::from_millis(self.policy.data.settle_ms);
+        let incomplete_after = Duration::from_millis(self.policy.data.incomplete_after_ms);
+        let mut ready = Vec::new();
+        let mut refreshed = false;
+        let mut still_settling = HashMap::new();
+        for file in listed {
+            let known = self.manifest.files.get(&file.name);
+            if known.is_some_and(|e| e.identity.same_stat(&file.identity)) {
+                continue;
+            }
+            let since = match self.settling.get(&file.name) {
+                Some(s) if s.identity.same_stat(&file.identity) => s.since,
+                _ => Instant::now(),
+            };
+            still_settling.insert(
+                file.name.clone(),
+                Settling {
+                    identity: file.identity.clone(),
+                    since,
+                },
+            );
+            // Unchanged since we first saw it, or since its mtime, whichever
+            // is longer (files present at start are settled already).
+            let mtime = std::time::UNIX_EPOCH
+                .checked_add(Duration::from_nanos(file.identity.mtime_ns.max(0) as u64));
+            let mtime_age = mtime
+                .and_then(|m| SystemTime::now().duration_since(m).ok())
+                .unwrap_or_default();
+            let stable_for = since.elapsed().max(mtime_age);
+            if stable_for < settle {
+                continue;
+            }
+            let mut identity = file.identity.clone();
+            let problem = match read_footer(&file.path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    still_settling.remove(&file.name);
+                    continue; // deleted since the listing
+                }
+                Err(e) => Some(FileProblem::Unreadable(e.to_string())),
+                Ok(Footer::Incomplete(why)) if stable_for < incomplete_after => {
+                    tracing::debug!(file = %file.name, why, "waiting for the file to be complete");
+                    continue;
+                }
+                Ok(Footer::Incomplete(why) | Footer::Invalid(why)) => {
+                    Some(FileProblem::NotParquet(why))
+                }
+                Ok(Footer::Valid { sha256 }) => {
+                    identity.footer_sha256 = sha256;
+                    None
+                }
+            };
+            still_settling.remove(&file.name);
+            let replaced = match self.manifest.files.get_mut(&file.name) {
+                Some(entry)
+                    if problem.is_none()
+                        && entry.identity.size == identity.size
+                        && entry.identity.footer_sha256 == identity.footer_sha256 =>
+                {
+                    tracing::debug!(file = %file.name, "file was rewritten with the same content; not read again");
+                    entry.identity = identity;
+                    refreshed = true;
+                    continue;
+                }
+                Some(_) => true,
+                None if problem.is_none() => {
+                    if let Some(from) = self.renamed_from(&identity) {
+                        tracing::info!(file = %file.name, from = %from, "file was renamed; not read again");
+                        let entry = self.manifest.files.remove(&from).expect("found");
+                        self.manifest.files.insert(file.name.clone(), entry);
+                        refreshed = true;
+                        continue;
+                    }
+                    false
+                }
+                None => false,
+            };
+            ready.push(NewFile {
+                name: file.name,
+                path: file.path,
+                identity,
+                replaced,
+                problem,
+            });
+        }
+        self.settling = still_settling;
+        if refreshed {
+            self.manifest.save(&self.manifest_path)?;
+        }
+        Ok(ready)
+    }
+
+    /// The manifest name of a file with exactly this identity (device,
+    /// inode, size, mtime, footer hash) whose path no longer exists: the
+    /// same file, moved.
+    fn renamed_from(&self, identity: &FileIdentity) -> Option<String> {
+        self.manifest
+            .files
+            .iter()
+            .find(|(name, e)| e.identity == *identity && !self.dir.join(name).exists())
+            .map(|(name, _)| name.clone())
     }
 
     /// A cheap, thread-movable reader with the current schema.
     pub fn reader(&self) -> FileReader {
         FileReader {
             schema: self.schema.clone(),
+            recorded: self.manifest.schema_types.clone(),
             policy: self.policy.clone(),
+        }
+    }
+
+    /// Records the column types of the first file ingested (persisted with
+    /// the next commit).
+    pub fn record_types(&mut self, types: &BTreeMap<String, String>) {
+        if self.manifest.schema_types.is_empty() {
+            self.manifest.schema_types = types.clone();
         }
     }
 
@@ -682,7 +1228,6 @@ mod tests {
             "_SUCCESS",
             "_committed_123",
             "a.parquet._COPYING_",
-            "notes.txt",
         ] {
             assert!(!is_candidate_name(n), "{n}");
         }
@@ -695,13 +1240,7 @@ mod tests {
     }
 
     fn schema() -> Schema {
-        Schema {
-            features: vec!["a".into(), "b".into()],
-            label: "y".into(),
-            classes: 2,
-            timestamp: None,
-            weight: None,
-        }
+        Schema::new(vec!["a".into(), "b".into()], "y".into(), 2)
     }
 
     #[test]
@@ -821,7 +1360,7 @@ mod tests {
         );
         assert!(matches!(
             read_file(&p, &schema()).unwrap_err(),
-            FileProblem::LabelOutOfRange { label: 3, .. }
+            FileProblem::LabelOutOfRange { label, .. } if label == "3"
         ));
 
         fs::write(&p, b"PAR1 not really").unwrap();
@@ -834,20 +1373,216 @@ mod tests {
     #[test]
     fn scan_skips_known_files_and_sees_replacements() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("a.parquet");
-        fs::write(&p, b"x").unwrap();
-        fs::write(dir.path().join(".b.parquet.tmp"), b"x").unwrap();
-        let mut m = Manifest::default();
-        let found = scan(dir.path(), &m).unwrap();
-        assert_eq!(found.len(), 1);
-        m.record(
-            found[0].name.clone(),
-            found[0].identity.clone(),
-            Outcome::Ingested { rows: 1 },
+        let data = dir.path().join("in");
+        fs::create_dir_all(data.join("day=1")).unwrap();
+        fs::create_dir_all(data.join("_temporary")).unwrap();
+        let mut policy = Policy::default();
+        policy.data.dir = data.clone();
+        policy.state.dir = dir.path().join("state");
+        fs::create_dir_all(&policy.state.dir).unwrap();
+        let cols = || {
+            vec![
+                Column::new("a".into(), [1.0f32]),
+                Column::new("b".into(), [1.0f32]),
+                Column::new("y".into(), [0i64]),
+            ]
+        };
+        let p = data.join("a.parquet");
+        write(&p, cols());
+        write(&data.join("day=1/b.parquet"), cols());
+        write(&data.join("_temporary/c.parquet"), cols());
+        write(&data.join(".d.parquet.tmp"), cols());
+        fs::write(data.join("notes.txt"), b"x").unwrap();
+        let mut ing = Ingestor::open(&policy).unwrap();
+        let found = ing.scan().unwrap();
+        let names: Vec<&str> = found.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a.parquet"]);
+        policy.data.recursive = true;
+        let mut ing = Ingestor::open(&policy).unwrap();
+        let found = ing.scan().unwrap();
+        let names: Vec<&str> = found.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a.parquet", "day=1/b.parquet"]);
+        assert!(found[0].problem.is_none());
+        assert_eq!(found[0].identity.footer_sha256.len(), 64);
+        ing.commit(
+            &found[0],
+            Outcome::Ingested {
+                rows: 1,
+                dropped: 0,
+            },
+        )
+        .unwrap();
+        assert_eq!(ing.scan().unwrap().len(), 1);
+        // The same bytes written again (new inode): not read again.
+        let bytes = fs::read(&p).unwrap();
+        fs::remove_file(&p).unwrap();
+        fs::write(&p, &bytes).unwrap();
+        assert_eq!(ing.scan().unwrap().len(), 1);
+        // Different content under the same name: a new file.
+        write(
+            &p,
+            vec![
+                Column::new("a".into(), [1.0f32, 2.0]),
+                Column::new("b".into(), [1.0f32, 2.0]),
+                Column::new("y".into(), [0i64, 1]),
+            ],
         );
-        assert!(scan(dir.path(), &m).unwrap().is_empty());
-        fs::write(&p, b"longer").unwrap();
-        let again = scan(dir.path(), &m).unwrap();
+        let again = ing.scan().unwrap();
         assert!(again[0].replaced);
+        // A file moved (same inode, same bytes) is the same file.
+        fs::create_dir_all(data.join("day=2")).unwrap();
+        fs::rename(data.join("day=1/b.parquet"), data.join("day=2/b.parquet")).unwrap();
+        let b = found[1].clone();
+        ing.commit(
+            &b,
+            Outcome::Ingested {
+                rows: 1,
+                dropped: 0,
+            },
+        )
+        .unwrap();
+        let after_move = ing.scan().unwrap();
+        assert_eq!(after_move.len(), 1, "{after_move:?}");
+        assert_eq!(after_move[0].name, "a.parquet");
+        assert!(ing.manifest.files.contains_key("day=2/b.parquet"));
+        assert!(!ing.manifest.files.contains_key("day=1/b.parquet"));
+        // The manifest on disk survives a restart.
+        let reopened = Ingestor::open(&policy).unwrap();
+        assert_eq!(reopened.manifest.rows_ingested, 2);
+        assert!(reopened.manifest.files.contains_key("day=2/b.parquet"));
+    }
+
+    #[test]
+    fn incomplete_files_wait_then_are_quarantined() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut policy = Policy::default();
+        policy.data.dir = dir.path().to_path_buf();
+        policy.state.dir = dir.path().join(".state");
+        policy.data.incomplete_after_ms = 60_000;
+        let p = dir.path().join("a.parquet");
+        write(
+            &p,
+            vec![
+                Column::new("a".into(), [1.0f32]),
+                Column::new("y".into(), [0i64]),
+            ],
+        );
+        let full = fs::read(&p).unwrap();
+        fs::write(&p, &full[..full.len() - 3]).unwrap();
+        let mut ing = Ingestor::open(&policy).unwrap();
+        assert!(ing.scan().unwrap().is_empty(), "still being written");
+        policy.data.incomplete_after_ms = 0;
+        let mut ing = Ingestor::open(&policy).unwrap();
+        let found = ing.scan().unwrap();
+        assert!(
+            matches!(&found[0].problem, Some(FileProblem::NotParquet(m)) if m.contains("PAR1")),
+            "{:?}",
+            found[0].problem
+        );
+        // A settle interval holds back even a complete file that just changed.
+        fs::write(&p, &full).unwrap();
+        policy.data.settle_ms = 60_000;
+        let mut ing = Ingestor::open(&policy).unwrap();
+        assert!(ing.scan().unwrap().is_empty());
+    }
+
+    #[test]
+    fn footer_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x");
+        fs::write(&p, b"").unwrap();
+        assert!(matches!(read_footer(&p).unwrap(), Footer::Incomplete(_)));
+        fs::write(&p, b"PAR1\xff\xff\xff\x00PAR1PAR1").unwrap();
+        assert!(
+            matches!(read_footer(&p).unwrap(), Footer::Invalid(m) if m.contains("footer length"))
+        );
+        fs::write(&p, b"XXXXaaaa\x01\x00\x00\x00PAR1").unwrap();
+        assert!(matches!(read_footer(&p).unwrap(), Footer::Invalid(m) if m.contains("start")));
+    }
+
+    #[test]
+    fn batches_follow_row_groups_and_split_big_ones() {
+        assert_eq!(plan_batches([3, 3, 3].into_iter(), 6), vec![(0, 6), (6, 3)]);
+        assert_eq!(
+            plan_batches([10].into_iter(), 4),
+            vec![(0, 4), (4, 4), (8, 2)]
+        );
+        assert_eq!(
+            plan_batches([2, 10].into_iter(), 4),
+            vec![(0, 2), (2, 4), (6, 4), (10, 2)]
+        );
+        assert_eq!(plan_batches(std::iter::empty(), 4), vec![]);
+    }
+
+    #[test]
+    fn batched_reading_gives_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.parquet");
+        let n = 1000usize;
+        let mut df = DataFrame::new_infer_height(vec![
+            Column::new("a".into(), (0..n).map(|i| i as f32).collect::<Vec<_>>()),
+            Column::new("b".into(), (0..n).map(|i| -(i as f64)).collect::<Vec<_>>()),
+            Column::new(
+                "y".into(),
+                (0..n).map(|i| (i % 2) as i64).collect::<Vec<_>>(),
+            ),
+        ])
+        .unwrap();
+        ParquetWriter::new(fs::File::create(&p).unwrap())
+            .with_row_group_size(Some(128))
+            .finish(&mut df)
+            .unwrap();
+        let whole = read_file(&p, &schema()).unwrap();
+        let file = ParquetFile::open(&p, schema(), &BTreeMap::new(), 300).unwrap();
+        assert!(file.batches.len() >= 4, "{:?}", file.batches);
+        let mut joined = Dataset::new(2);
+        for i in 0..file.batches.len() {
+            let b = file.read_batch(i).unwrap();
+            assert!(b.data.len() <= 300);
+            joined.extend(&b.data);
+        }
+        assert_eq!(joined.len(), n);
+        assert_eq!(joined.features, whole.features);
+        assert_eq!(joined.labels, whole.labels);
+    }
+
+    #[test]
+    fn bad_rows_can_be_dropped_and_string_labels_map_to_classes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.parquet");
+        write(
+            &p,
+            vec![
+                Column::new("a".into(), [Some(1.0f32), None, Some(3.0), Some(4.0)]),
+                Column::new("b".into(), [1.0f32, 2.0, f32::INFINITY, 4.0]),
+                Column::new("y".into(), ["dog", "cat", "cat", "bird"]),
+            ],
+        );
+        let mut s = schema();
+        s.class_names = vec!["cat".into(), "dog".into()];
+        let e = read_file(&p, &s).unwrap_err();
+        assert_eq!(
+            e,
+            FileProblem::BadValues {
+                column: "a".into(),
+                count: 1,
+                first_row: 1
+            }
+        );
+        s.bad_rows = BadRows::Drop;
+        let file = ParquetFile::open(&p, s.clone(), &BTreeMap::new(), 10).unwrap();
+        let b = file.read_batch(0).unwrap();
+        assert_eq!(b.dropped, 3);
+        assert_eq!(b.data.labels, vec![1]);
+        assert_eq!(b.data.features, vec![1.0, 1.0]);
+        // Without class names a string label is the wrong type, and a
+        // recorded schema is named in the message.
+        s.class_names.clear();
+        let recorded = BTreeMap::from([("y".to_string(), "i64".to_string())]);
+        let e = ParquetFile::open(&p, s, &recorded, 10).err().unwrap();
+        assert!(
+            matches!(&e, FileProblem::WrongType { column, found, expected } if column == "y" && found == "str" && expected.contains("i64")),
+            "{e}"
+        );
     }
 }

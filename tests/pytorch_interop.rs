@@ -36,13 +36,11 @@ fn check(extra_policy: &str) {
     let reg = Registry::open(&root.join("models")).unwrap();
     let (meta, model) = reg.load_model(1).unwrap();
     let test_file = root.join("ref/new_test.parquet");
-    let schema = Schema {
-        features: meta.features.clone(),
-        label: meta.label.clone(),
-        classes: meta.architecture.classes as i64,
-        timestamp: None,
-        weight: None,
-    };
+    let schema = Schema::new(
+        meta.features.clone(),
+        meta.label.clone(),
+        meta.architecture.classes as i64,
+    );
     let data = read_file(&test_file, &schema).unwrap();
     let probs = model.predict_proba(&data).unwrap();
     let probs_path = root.join("probs.json");
@@ -147,13 +145,11 @@ fn import_check(model_extra: &str, spec: serde_json::Value) {
             "identity"
         }
     );
-    let schema = Schema {
-        features: meta.features.clone(),
-        label: meta.label.clone(),
-        classes: meta.architecture.classes as i64,
-        timestamp: None,
-        weight: None,
-    };
+    let schema = Schema::new(
+        meta.features.clone(),
+        meta.label.clone(),
+        meta.architecture.classes as i64,
+    );
     let data = read_file(&test_file, &schema).unwrap();
     let ours = model.predict_proba(&data).unwrap();
     let theirs: Vec<f64> = serde_json::from_slice(&std::fs::read(&probs_path).unwrap()).unwrap();

@@ -2,8 +2,9 @@
 //! model together on a tokio runtime.
 //!
 //! One task owns all mutable state and reacts to four inputs: the poll
-//! timer, triggers (schedule fires, manual requests), the end of a running
-//! update, and shutdown. libtorch work runs on two dedicated threads: the
+//! timer (and inotify wake-ups, which trigger the same rescan), triggers
+//! (schedule fires, manual requests), the end of a running update, and
+//! shutdown. libtorch work runs on two dedicated threads: the
 //! scorer (owns the live model) and the trainer (runs tournaments), so
 //! ingestion keeps scoring while an update trains.
 //!
@@ -29,7 +30,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{EnsembleMembers, Policy};
 use crate::detect::Severity;
-use crate::ingest::{FileEvent, FileProblem, Ingestor, NewFile, Outcome};
+use crate::ingest::{FileProblem, Ingestor, NewFile, Outcome};
 use crate::input_drift::{InputCheck, InputMonitor, InputProfile};
 use crate::model::{self, Classifier, Dataset, Mlp, ModelError, TrainSettings};
 use crate::monitor::{DriftAlert, Monitor, RowOutcome, WindowMetrics};
@@ -117,6 +118,9 @@ pub struct Status {
     pub files_ingested: u64,
     pub files_quarantined: u64,
     pub rows_ingested: u64,
+    /// Bad rows dropped (with `data.bad_rows = "drop"`).
+    #[serde(default)]
+    pub rows_dropped: u64,
     pub alerts: Vec<DriftAlert>,
     pub updates: Vec<UpdateSummary>,
     pub update_running: bool,
@@ -412,12 +416,26 @@ pub async fn run_with_clock(
     d.publish();
 
     tokio::pin!(shutdown);
+    // inotify only wakes the loop early; the rescan below is the truth.
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let _watcher = {
+        let wake = wake.clone();
+        let dir = &d.policy.data.dir;
+        match crate::ingest::watch(dir, d.policy.data.recursive, move || wake.notify_one()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                warn!(dir = %dir.display(), error = %e, "cannot watch the data directory; finding files by rescanning only");
+                None
+            }
+        }
+    };
     let mut poll = tokio::time::interval(Duration::from_millis(d.policy.data.poll_interval_ms));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             _ = poll.tick() => d.poll_files().await,
+            _ = wake.notified() => d.poll_files().await,
             Some(t) = triggers.recv() => d.on_trigger(t),
             result = async { (&mut d.running.as_mut().expect("guarded").result).await },
                 if d.running.is_some() => {
@@ -598,76 +616,109 @@ impl Daemon {
         if file.replaced {
             warn!(file = %file.name, "file was replaced with different content; ingesting it as a new file");
         }
-        // polars is CPU-bound: keep it off the async worker threads.
-        let reader = self.ingestor.reader();
-        let to_read = file.clone();
-        let result = tokio::task::spawn_blocking(move || reader.read(&to_read))
-            .await
-            .unwrap_or_else(|e| {
-                Err(FileProblem::Unreadable(format!(
-                    "the reader task failed: {e}"
-                )))
-            });
-        let event = match result {
-            Ok((schema, data)) => {
-                self.ingestor.schema.get_or_insert(schema);
-                FileEvent::Ingested {
-                    name: file.name.clone(),
-                    data,
-                }
-            }
-            Err(problem) => FileEvent::Quarantined {
-                name: file.name.clone(),
-                problem,
-            },
-        };
-        match event {
-            FileEvent::Quarantined { name, problem } => {
+        let (rows, dropped, file_accuracy) = match self.read_and_absorb(&file).await {
+            Ok(r) => r,
+            Err(problem) => {
+                let name = &file.name;
                 warn!(event = "file_quarantined", file = %name, reason = %problem, "quarantined {name}: {problem}");
                 self.status.files_quarantined += 1;
-                self.commit(
-                    &file,
-                    Outcome::Quarantined {
-                        reason: problem.to_string(),
-                    },
-                );
+                // A vanished file is not recorded: if it comes back, it is read.
+                if problem != FileProblem::Vanished {
+                    let reason = problem.to_string();
+                    self.commit(&file, Outcome::Quarantined { reason });
+                }
+                return;
             }
-            FileEvent::Ingested { name, data } => {
-                let rows = data.len();
-                let file_accuracy = self.absorb(&name, data).await;
-                self.commit(&file, Outcome::Ingested { rows });
-                let ready = self
-                    .bootstrap
-                    .as_ref()
-                    .is_some_and(|b| b.len() >= self.policy.data.initial_rows);
-                if self.live.is_none() && ready {
-                    let rows = self.bootstrap.take().expect("checked");
-                    self.train_initial(rows).await;
-                }
-                self.status.files_ingested += 1;
-                self.status.rows_ingested += rows as u64;
-                self.status.rolling_accuracy = self.monitor.rolling_accuracy();
-                let point = TracePoint {
-                    file: name.clone(),
-                    rows_total: self.rows_total,
-                    live_version: self.status.live_version,
-                    rolling_accuracy: self.monitor.rolling_accuracy(),
-                    file_accuracy,
-                };
-                self.status.trace.push(point);
-                if self.status.trace.len() > TRACE_LIMIT {
-                    self.status.trace.remove(0);
-                }
-                info!(
-                    event = "file_ingested",
-                    file = %name,
-                    rows,
-                    live_version = ?self.status.live_version,
-                    rolling_accuracy = ?self.monitor.rolling_accuracy(),
-                    "ingested {name}: {rows} rows"
-                );
+        };
+        let name = file.name.clone();
+        self.commit(&file, Outcome::Ingested { rows, dropped });
+        let ready = self
+            .bootstrap
+            .as_ref()
+            .is_some_and(|b| b.len() >= self.policy.data.initial_rows);
+        if self.live.is_none() && ready {
+            let rows = self.bootstrap.take().expect("checked");
+            self.train_initial(rows).await;
+        }
+        self.status.files_ingested += 1;
+        self.status.rows_ingested += rows as u64;
+        self.status.rows_dropped += dropped as u64;
+        self.status.rolling_accuracy = self.monitor.rolling_accuracy();
+        let point = TracePoint {
+            file: name.clone(),
+            rows_total: self.rows_total,
+            live_version: self.status.live_version,
+            rolling_accuracy: self.monitor.rolling_accuracy(),
+            file_accuracy,
+        };
+        self.status.trace.push(point);
+        if self.status.trace.len() > TRACE_LIMIT {
+            self.status.trace.remove(0);
+        }
+        info!(
+            event = "file_ingested",
+            file = %name,
+            rows,
+            dropped_rows = dropped,
+            live_version = ?self.status.live_version,
+            rolling_accuracy = ?self.monitor.rolling_accuracy(),
+            "ingested {name}: {rows} rows"
+        );
+    }
+
+    /// Reads a file batch by batch and absorbs its rows; returns the rows
+    /// kept, the rows dropped and the file's accuracy (when scored). A file
+    /// of several batches is checked whole before any row is used, so a
+    /// problem in a late batch never leaves the early ones counted.
+    async fn read_and_absorb(
+        &mut self,
+        file: &NewFile,
+    ) -> Result<(usize, usize, Option<f64>), FileProblem> {
+        if let Some(problem) = &file.problem {
+            return Err(problem.clone());
+        }
+        let reader = self.ingestor.reader();
+        let to_open = file.clone();
+        let opened = std::sync::Arc::new(off_thread(move || reader.open(&to_open)).await?);
+        let batches = opened.batches.len();
+        let mut first = None;
+        let mut kept = 0;
+        for i in 0..batches {
+            let f = opened.clone();
+            let batch = off_thread(move || f.read_batch(i)).await?;
+            kept += batch.data.len();
+            if batches == 1 {
+                first = Some(batch);
             }
         }
+        if kept == 0 {
+            return Err(FileProblem::NoUsableRows {
+                dropped: opened.rows(),
+            });
+        }
+        let (mut dropped, mut scored, mut correct) = (0, 0usize, 0.0);
+        for i in 0..batches {
+            let batch = match first.take() {
+                Some(b) => b,
+                None => {
+                    let f = opened.clone();
+                    off_thread(move || f.read_batch(i)).await?
+                }
+            };
+            dropped += batch.dropped;
+            let n = batch.data.len();
+            if n == 0 {
+                continue;
+            }
+            if let Some(accuracy) = self.absorb(&file.name, batch.data).await {
+                scored += n;
+                correct += accuracy * n as f64;
+            }
+        }
+        self.ingestor.schema.get_or_insert(opened.schema.clone());
+        self.ingestor.record_types(&opened.types);
+        let accuracy = (scored > 0).then(|| correct / scored as f64);
+        Ok((kept, dropped, accuracy))
     }
 
     fn commit(&mut self, file: &NewFile, outcome: Outcome) {
@@ -1660,7 +1711,7 @@ fn files_from_manifest(
         .iter()
         .filter(|(_, e)| e.seq > after && e.seq <= last_seq)
         .filter_map(|(name, e)| match e.outcome {
-            crate::ingest::Outcome::Ingested { rows } => Some(TrainedFile {
+            crate::ingest::Outcome::Ingested { rows, .. } => Some(TrainedFile {
                 seq: e.seq,
                 name: name.clone(),
                 rows,
@@ -1684,6 +1735,17 @@ pub fn train_first_version(
 }
 
 /// Reads `state/status.json` written by a running (or stopped) daemon.
+/// Runs CPU-bound file work (polars) off the async worker threads.
+async fn off_thread<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, FileProblem> + Send + 'static,
+) -> Result<T, FileProblem> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(FileProblem::Unreadable(format!(
+            "the reader task failed: {e}"
+        )))
+    })
+}
+
 pub fn read_status(state_dir: &Path) -> Option<Status> {
     let bytes = std::fs::read(state_dir.join("status.json")).ok()?;
     serde_json::from_slice(&bytes).ok()
