@@ -21,6 +21,7 @@ pub mod lock;
 pub mod logging;
 pub mod model;
 pub mod monitor;
+pub mod notify;
 pub mod registry;
 pub mod update;
 pub mod worker;

@@ -81,7 +81,10 @@ fn install_then_uninstall() {
     // The unit names the installed paths.
     let unit = std::fs::read_to_string(at("/etc/systemd/system/driftd.service")).unwrap();
     assert!(unit.contains("ExecStart=/opt/driftd/bin/driftd run --config /etc/driftd/policy.toml"));
-    assert!(!unit.contains("/usr/local/bin"), "unsubstituted path in the unit");
+    assert!(
+        !unit.contains("/usr/local/bin"),
+        "unsubstituted path in the unit"
+    );
     assert!(at("/etc/sysusers.d/driftd.conf").is_file());
     assert!(at("/etc/tmpfiles.d/driftd.conf").is_file());
     let shipped = std::fs::read_to_string(Path::new(ROOT).join("config/policy.toml")).unwrap();

@@ -24,7 +24,10 @@ fn systemd_analyze() -> Option<()> {
 /// installed path, so verify a copy that points at the test binary.
 fn unit_with_test_binary(dir: &Path) -> std::path::PathBuf {
     let text = std::fs::read_to_string(UNIT).unwrap();
-    assert!(text.contains(INSTALLED_BIN), "the unit runs {INSTALLED_BIN}");
+    assert!(
+        text.contains(INSTALLED_BIN),
+        "the unit runs {INSTALLED_BIN}"
+    );
     let copy = dir.join("driftd.service");
     std::fs::write(&copy, text.replace(INSTALLED_BIN, common::BIN)).unwrap();
     copy

@@ -13,6 +13,7 @@
 //! recorded in the manifest only after its rows are in the buffers.
 
 pub mod schedule;
+pub mod service;
 
 use std::future::Future;
 use std::path::Path;
@@ -30,6 +31,7 @@ use crate::detect::Severity;
 use crate::ingest::{FileEvent, FileProblem, Ingestor, NewFile, Outcome};
 use crate::model::{self, Classifier, Dataset, Mlp, ModelError, TrainSettings};
 use crate::monitor::{DriftAlert, Monitor};
+use crate::notify::Notifier;
 use crate::registry::{CandidateScore, DataSummary, Registry, VersionMeta};
 use crate::update::{self, StrategyName, Tournament, UpdateData};
 use crate::worker::Worker;
@@ -230,6 +232,8 @@ struct RunningUpdate {
     last_seq: u64,
     started: std::time::Instant,
     result: oneshot::Receiver<Result<Tournament, String>>,
+    /// Set to stop the trainer at its next batch (shutdown).
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct Live {
@@ -260,6 +264,12 @@ struct Daemon {
     /// (for the cooldown).
     update_starts: Vec<tokio::time::Instant>,
     last_update_end: Option<tokio::time::Instant>,
+    /// systemd: readiness is sent once, after the first successful scan of
+    /// the data directory; `STATUS=` when its line changes.
+    notifier: Notifier,
+    ready: bool,
+    scan_ok: bool,
+    status_line: String,
 }
 
 /// Runs the daemon until `shutdown` resolves. `triggers` carries schedule
@@ -270,8 +280,21 @@ pub async fn run(
     policy: Policy,
     shutdown: impl Future<Output = ()>,
     triggers_tx: mpsc::Sender<Trigger>,
+    triggers: mpsc::Receiver<Trigger>,
+    status_tx: watch::Sender<Status>,
+) -> Result<Status, DaemonError> {
+    let service = service::Service::default();
+    run_with(policy, shutdown, triggers_tx, triggers, status_tx, service).await
+}
+
+/// [`run`] as a service: systemd notifications and policy reloads.
+pub async fn run_with(
+    policy: Policy,
+    shutdown: impl Future<Output = ()>,
+    triggers_tx: mpsc::Sender<Trigger>,
     mut triggers: mpsc::Receiver<Trigger>,
     status_tx: watch::Sender<Status>,
+    mut service: service::Service,
 ) -> Result<Status, DaemonError> {
     tch::set_num_threads(policy.training.threads as i32);
     for dir in [&policy.state.dir, &policy.registry.dir] {
@@ -308,13 +331,18 @@ pub async fn run(
         last_seq: 0,
         update_starts: Vec::new(),
         last_update_end: None,
+        notifier: std::mem::take(&mut service.notifier),
+        ready: false,
+        scan_ok: false,
+        status_line: String::new(),
     };
     d.load_live().await?;
     d.restore_buffers().await;
     if d.policy.schedule.enabled {
         d.catch_up_schedule();
     }
-    let scheduler = if d.policy.schedule.enabled {
+    d.resume_abandoned_update();
+    let mut scheduler = if d.policy.schedule.enabled {
         Some(
             schedule::start(&d.policy.schedule, triggers_tx.clone())
                 .await
@@ -323,7 +351,11 @@ pub async fn run(
     } else {
         None
     };
-    drop(triggers_tx);
+    // Kept to restart the schedule when a reload changes it.
+    let schedule_tx = triggers_tx;
+    let mut reloads = service.reloads.take();
+    let watchdog_every = d.notifier.watchdog_interval();
+    let mut watchdog = tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
     info!(
         event = "daemon_started",
         data_dir = %d.policy.data.dir.display(),
@@ -341,6 +373,26 @@ pub async fn run(
             _ = &mut shutdown => break,
             _ = poll.tick() => d.poll_files().await,
             Some(t) = triggers.recv() => d.on_trigger(t),
+            Some(reload) = service::next_reload(&mut reloads) => {
+                let effects = d.reload(reload);
+                if effects.poll_interval {
+                    poll = tokio::time::interval(Duration::from_millis(d.policy.data.poll_interval_ms));
+                    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                }
+                if effects.schedule {
+                    if let Some(mut s) = scheduler.take() {
+                        let _ = s.shutdown().await;
+                    }
+                    if d.policy.schedule.enabled {
+                        match schedule::start(&d.policy.schedule, schedule_tx.clone()).await {
+                            Ok(s) => scheduler = Some(s),
+                            Err(e) => error!(error = %e, "cannot restart the schedule; it stays off until the next reload"),
+                        }
+                    }
+                }
+                d.notify(d.notifier.ready(&service::status_line(&d.status)));
+            }
+            _ = watchdog.tick(), if watchdog_every.is_some() => d.ping_watchdog(),
             result = async { (&mut d.running.as_mut().expect("guarded").result).await },
                 if d.running.is_some() => {
                 let running = d.running.take().expect("guarded");
@@ -349,18 +401,14 @@ pub async fn run(
         }
         d.maybe_start_update();
         d.publish();
+        d.notify_progress();
     }
+    d.notify(d.notifier.stopping());
     if let Some(mut s) = scheduler {
         let _ = s.shutdown().await;
     }
-    if d.running.is_some() {
-        // The trainer has not written anything: abandoning it leaves no
-        // partial version.
-        info!(
-            event = "update_abandoned",
-            "shutting down during an update; it is abandoned and nothing was written"
-        );
-    }
+    d.stop_running_update().await;
+    d.stop_workers().await;
     info!(event = "daemon_stopped", "driftd stopped");
     d.status.stopped = true;
     d.publish();
@@ -487,9 +535,11 @@ impl Daemon {
             Err(e) => {
                 // The directory may come back (remounts, deploys): keep going.
                 warn!(error = %e, "cannot scan the data directory");
+                self.scan_ok = false;
                 return;
             }
         };
+        self.scan_ok = true;
         for file in files {
             self.ingest_file(file).await;
         }
@@ -868,9 +918,13 @@ impl Daemon {
         );
         let end_row = new_rows.end();
         let live_model = live.model.clone();
+        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = cancel.clone();
         let job = self.trainer.submit(move |_| {
-            update::run_tournament(&policy, &live_model, &data, &strategies, seed)
-                .map_err(|e| e.to_string())
+            model::with_cancel(flag, || {
+                update::run_tournament(&policy, &live_model, &data, &strategies, seed)
+                    .map_err(|e| e.to_string())
+            })
         });
         match job {
             Ok(result) => {
@@ -881,6 +935,7 @@ impl Daemon {
                     last_seq: self.ingestor.manifest.next_seq,
                     started: std::time::Instant::now(),
                     result,
+                    cancel,
                 });
                 self.pending = None;
                 self.status.update_pending = false;
