@@ -323,7 +323,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 async fn run_daemon(policy: Policy, config: PathBuf) -> Result<()> {
     let (trig_tx, trig_rx) = mpsc::channel(4);
-    let (status_tx, _status_rx) = watch::channel(daemon::Status::default());
+    let (status_tx, status_rx) = watch::channel(daemon::Status::default());
+    if let Some(addr) = policy.metrics.address() {
+        crate::metrics::start(addr, status_rx)?;
+    }
     // SIGUSR1 asks for an update now, through the channel the schedule uses.
     let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
         .context("cannot install the SIGUSR1 handler")?;

@@ -19,6 +19,7 @@ pub mod gen;
 pub mod ingest;
 pub mod lock;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod monitor;
 pub mod notify;

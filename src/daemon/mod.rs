@@ -15,6 +15,7 @@
 pub mod schedule;
 pub mod service;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
@@ -115,6 +116,19 @@ pub struct Status {
     /// Set in the last status a daemon writes when it stops cleanly.
     #[serde(default)]
     pub stopped: bool,
+    /// Since this process started (the metrics endpoint's counters):
+    /// drift_alert events by detector and severity, updates by outcome
+    /// (`promoted`, `rejected`, `failed`, `abandoned`).
+    #[serde(default)]
+    pub alerts_by_detector: BTreeMap<String, BTreeMap<String, u64>>,
+    #[serde(default)]
+    pub updates_by_outcome: BTreeMap<String, u64>,
+    /// Wall time of the last finished update.
+    #[serde(default)]
+    pub last_update_seconds: Option<f64>,
+    /// Final training loss of the last promoted version.
+    #[serde(default)]
+    pub last_train_loss: Option<f64>,
 }
 
 const TRACE_LIMIT: usize = 2000;
@@ -697,6 +711,7 @@ impl Daemon {
         for alert in alerts {
             // Global row number of the row that raised the alert.
             let at = first_new + (alert.rows_since_live - monitor_before);
+            self.count_alert(&alert);
             self.raise_alert(alert, at);
         }
         Some(file_accuracy)
@@ -949,9 +964,11 @@ impl Daemon {
         self.status.update_running = false;
         self.last_update_end = Some(tokio::time::Instant::now());
         let seconds = running.started.elapsed().as_secs_f64();
+        self.status.last_update_seconds = Some(seconds);
         let tournament = match result {
             Ok(t) => t,
             Err(reason) => {
+                self.count_update("failed");
                 warn!(event = "update_rejected", trigger = running.kind.as_str(), reason = %reason, "update failed: {reason}");
                 return;
             }
@@ -970,6 +987,7 @@ impl Daemon {
         };
         match tournament.winner {
             None => {
+                self.count_update("rejected");
                 info!(
                     event = "update_rejected",
                     trigger = running.kind.as_str(),
@@ -982,6 +1000,7 @@ impl Daemon {
             Some(i) => {
                 let c = &tournament.candidates[i];
                 let built = c.outcome.as_ref().expect("winner succeeded");
+                let final_loss = built.report.as_ref().map(|r| r.final_loss);
                 match self
                     .promote(
                         built.model.clone(),
@@ -998,6 +1017,8 @@ impl Daemon {
                     .await
                 {
                     Ok(version) => {
+                        self.count_update("promoted");
+                        self.status.last_train_loss = final_loss;
                         summary.promoted = Some(version);
                         // Rows the new version was trained on become old rows.
                         if let Some(new_rows) = &mut self.new_rows {
@@ -1007,6 +1028,7 @@ impl Daemon {
                         }
                     }
                     Err(e) => {
+                        self.count_update("failed");
                         error!(error = %e, "cannot write the new version; the live model stays")
                     }
                 }
@@ -1035,6 +1057,7 @@ impl Daemon {
             .await;
         match result {
             Ok(Ok((m, scores, report, train_rows, holdout_rows, rows))) => {
+                let report_loss = report.final_loss;
                 let board = vec![CandidateScore {
                     strategy: "initial".into(),
                     scores: Some(scores),
@@ -1061,6 +1084,7 @@ impl Daemon {
                     .await
                 {
                     Ok(_) => {
+                        self.status.last_train_loss = Some(report_loss);
                         let w = rows.width;
                         self.reservoir_mut(w).add(&rows);
                     }
@@ -1136,13 +1160,15 @@ impl Daemon {
             }
         }
         self.status.updated_at = Some(Utc::now());
+        // The watch first: whoever reads status.json then finds the
+        // metrics endpoint at least as new.
+        self.status_tx.send_replace(self.status.clone());
         let path = self.policy.state.dir.join("status.json");
         if let Ok(json) = serde_json::to_vec(&self.status) {
             if let Err(e) = crate::fsutil::write_atomic(&path, &json) {
                 debug!(error = %e, "cannot write status.json");
             }
         }
-        self.status_tx.send_replace(self.status.clone());
     }
 }
 

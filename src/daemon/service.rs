@@ -276,6 +276,28 @@ impl Daemon {
         effects
     }
 
+    pub(super) fn count_alert(&mut self, alert: &crate::monitor::DriftAlert) {
+        let severity = match alert.severity {
+            crate::detect::Severity::Warning => "warning",
+            crate::detect::Severity::Drift => "drift",
+        };
+        *self
+            .status
+            .alerts_by_detector
+            .entry(alert.detector.clone())
+            .or_default()
+            .entry(severity.to_string())
+            .or_default() += 1;
+    }
+
+    pub(super) fn count_update(&mut self, outcome: &str) {
+        *self
+            .status
+            .updates_by_outcome
+            .entry(outcome.to_string())
+            .or_default() += 1;
+    }
+
     /// After SIGTERM: a running update may finish (and be promoted) within
     /// `service.stop_timeout_seconds`; otherwise it is abandoned (the
     /// trainer writes nothing, so no partial version exists) and recorded to
@@ -299,6 +321,7 @@ impl Daemon {
                     .cancel
                     .store(true, std::sync::atomic::Ordering::Relaxed);
                 self.status.update_running = false;
+                self.count_update("abandoned");
                 let record = AbandonedUpdate {
                     trigger: running.kind,
                 };
