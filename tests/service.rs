@@ -274,3 +274,53 @@ fn sigterm_during_an_update_abandons_it_cleanly_and_a_restart_reruns_it() {
         serde_json::from_slice(&std::fs::read(root.join("state/manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["rows_ingested"], 1000);
 }
+
+#[test]
+fn sigterm_during_a_backlog_stops_taking_files_and_a_restart_reads_the_rest_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let p = policy(root, "", "", "");
+    // 300 small files: reading them all takes seconds (one manifest fsync
+    // per file), far more than one poll's budget.
+    gen_stream(&root.join("incoming"), 3_000, None, 10, 15);
+    let mut child = spawn_daemon(&p);
+    let logs = Logs::collect(&mut child);
+    // The loop turns between batches: a status mid-backlog is published.
+    wait_status(root, "part of the backlog", |s| {
+        s["files_ingested"]
+            .as_u64()
+            .is_some_and(|n| n > 0 && n < 300)
+    });
+    let asked = Instant::now();
+    signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    let took = asked.elapsed();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    logs.wait_for(&["daemon_stopped"], 1);
+    let manifest = |root: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(root.join("state/manifest.json")).unwrap()).unwrap()
+    };
+    let read_first = manifest(root)["files"].as_object().unwrap().len();
+    assert!(
+        read_first < 300,
+        "the whole backlog was read before the stop"
+    );
+
+    let mut child = spawn_daemon(&p);
+    let s = wait_status(root, "the rest of the backlog", |s| {
+        s["pid"] == child.id()
+            && s["rows_ingested"].as_u64().unwrap() + 10 * read_first as u64 >= 3_000
+    });
+    assert_eq!(
+        s["files_ingested"].as_u64().unwrap() + read_first as u64,
+        300,
+        "first run: {read_first} files; restart: {}",
+        s["files_ingested"]
+    );
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success());
+    let m = manifest(root);
+    assert_eq!(m["files"].as_object().unwrap().len(), 300);
+    assert_eq!(m["rows_ingested"], 3_000);
+}

@@ -132,6 +132,8 @@ pub struct Status {
 }
 
 const TRACE_LIMIT: usize = 2000;
+/// How long one poll may read files before the loop turns again.
+const POLL_BUDGET: Duration = Duration::from_millis(500);
 const HISTORY_LIMIT: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
@@ -385,7 +387,11 @@ pub async fn run_with(
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = poll.tick() => d.poll_files().await,
+            _ = poll.tick() => {
+                if d.poll_files().await {
+                    poll.reset_immediately();
+                }
+            }
             Some(t) = triggers.recv() => d.on_trigger(t),
             Some(reload) = service::next_reload(&mut reloads) => {
                 let effects = d.reload(reload);
@@ -542,7 +548,11 @@ impl Daemon {
         }
     }
 
-    async fn poll_files(&mut self) {
+    /// Reads new files for at most [`POLL_BUDGET`]; returns whether some
+    /// are left for the next turn of the loop. The budget keeps a backlog
+    /// (a restart after downtime) from holding the loop: signals, the
+    /// watchdog and finished updates are served between batches.
+    async fn poll_files(&mut self) -> bool {
         self.follow_live_pointer().await;
         let files = match self.ingestor.scan() {
             Ok(f) => f,
@@ -550,13 +560,19 @@ impl Daemon {
                 // The directory may come back (remounts, deploys): keep going.
                 warn!(error = %e, "cannot scan the data directory");
                 self.scan_ok = false;
-                return;
+                return false;
             }
         };
         self.scan_ok = true;
-        for file in files {
+        let started = std::time::Instant::now();
+        let mut files = files.into_iter();
+        for file in files.by_ref() {
             self.ingest_file(file).await;
+            if started.elapsed() >= POLL_BUDGET {
+                break;
+            }
         }
+        files.next().is_some()
     }
 
     async fn ingest_file(&mut self, file: NewFile) {
