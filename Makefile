@@ -3,6 +3,9 @@
 #   make test    the whole test suite (also installs what it needs)
 # A user with their own libtorch 2.13 sets LIBTORCH and the venv is skipped for
 # the build (the tests still use the venv's Python torch for the interop check).
+#   make build && sudo make install     the service (see README "Install")
+#   sudo make uninstall                 removes what install put; keeps an edited
+#                                       policy and all state
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -11,7 +14,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # Resolve the symlink so the binary's run path does not depend on this checkout.
 WITH_LIBTORCH = export LIBTORCH="$${LIBTORCH:-$$(readlink -f $(CURDIR)/.libtorch)}";
 
-.PHONY: demo test build lint bootstrap bootstrap-python clean
+.PHONY: demo test build lint bootstrap bootstrap-python clean install uninstall
 
 demo: build
 	$(TARGET_DIR)/release/driftd demo
@@ -35,3 +38,77 @@ bootstrap-python:
 
 clean:
 	$(CARGO) clean
+
+# ---- install / uninstall -------------------------------------------------
+# PREFIX and DESTDIR as usual; DRIFTD_BIN picks the binary to install (the
+# tests install the dev build). The libtorch libraries the binary loads are
+# copied into $(PREFIX)/lib/driftd, which the binary's run path names first
+# ($ORIGIN/../lib/driftd, see build.rs): the service never reads the build's
+# venv (ProtectHome= would hide it under /root or /home).
+PREFIX ?= /usr/local
+DESTDIR ?=
+SYSCONFDIR ?= /etc
+LOCALSTATEDIR ?= /var
+UNITDIR ?= $(SYSCONFDIR)/systemd/system
+SYSUSERSDIR ?= $(SYSCONFDIR)/sysusers.d
+TMPFILESDIR ?= $(SYSCONFDIR)/tmpfiles.d
+DRIFTD_BIN ?= $(TARGET_DIR)/release/driftd
+BINDIR = $(PREFIX)/bin
+LIBDIR = $(PREFIX)/lib/driftd
+DOCDIR = $(PREFIX)/share/doc/driftd
+POLICY = $(SYSCONFDIR)/driftd/policy.toml
+STATEROOT = $(LOCALSTATEDIR)/lib/driftd
+# Libraries the binary resolves outside the system library directories
+# (libtorch_cpu, libc10, libgomp and what they pull in).
+BUNDLED_LIBS = ldd "$(DRIFTD_BIN)" | awk '$$3 ~ /^\// && $$3 !~ /^\/(usr\/)?lib(64|x32)?\// && $$3 !~ /^\/lib\// { print $$3 }'
+# Only on the real system (no DESTDIR) and only where systemd runs.
+ON_LIVE_SYSTEM = [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]
+
+install:
+	@test -x "$(DRIFTD_BIN)" || { echo "no binary at $(DRIFTD_BIN): run 'make build' first (or set DRIFTD_BIN)"; exit 1; }
+	install -d -m 0755 "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(DOCDIR)" \
+	  "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(SYSUSERSDIR)" "$(DESTDIR)$(TMPFILESDIR)" \
+	  "$(DESTDIR)$(SYSCONFDIR)/driftd" "$(DESTDIR)$(STATEROOT)"
+	install -m 0755 "$(DRIFTD_BIN)" "$(DESTDIR)$(BINDIR)/driftd"
+	libs=$$($(BUNDLED_LIBS)); test -n "$$libs" || { echo "ldd found no libtorch libraries for $(DRIFTD_BIN)"; exit 1; }; \
+	  for lib in $$libs; do install -m 0644 "$$lib" "$(DESTDIR)$(LIBDIR)/"; basename "$$lib"; done \
+	  > "$(DESTDIR)$(LIBDIR)/MANIFEST"
+	sed -e 's#/usr/local/bin/driftd#$(BINDIR)/driftd#g' -e 's#/usr/local/share/doc/driftd#$(DOCDIR)#g' \
+	  -e 's#/etc/driftd/#$(SYSCONFDIR)/driftd/#g' systemd/driftd.service > "$(DESTDIR)$(UNITDIR)/driftd.service"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/driftd.service"
+	install -m 0644 systemd/driftd.sysusers "$(DESTDIR)$(SYSUSERSDIR)/driftd.conf"
+	install -m 0644 systemd/driftd.tmpfiles "$(DESTDIR)$(TMPFILESDIR)/driftd.conf"
+	install -m 0644 config/policy.toml "$(DESTDIR)$(DOCDIR)/policy.toml.example"
+	install -m 0644 README.md "$(DESTDIR)$(DOCDIR)/README.md"
+	@# Never overwrite a policy: an edited one stays, the new example is beside it.
+	if [ -e "$(DESTDIR)$(POLICY)" ]; then \
+	  cmp -s config/policy.toml "$(DESTDIR)$(POLICY)" || \
+	    echo "kept your $(DESTDIR)$(POLICY); the new example is $(DESTDIR)$(DOCDIR)/policy.toml.example"; \
+	else install -m 0644 config/policy.toml "$(DESTDIR)$(POLICY)"; fi
+	@# The state layout. Owners come from sysusers/tmpfiles and StateDirectory=.
+	install -d -m 2770 "$(DESTDIR)$(STATEROOT)/incoming"
+	install -d -m 0750 "$(DESTDIR)$(STATEROOT)/models" "$(DESTDIR)$(STATEROOT)/state"
+	if $(ON_LIVE_SYSTEM); then \
+	  systemd-sysusers "$(SYSUSERSDIR)/driftd.conf" && \
+	  systemd-tmpfiles --create "$(TMPFILESDIR)/driftd.conf" && \
+	  chown driftd:driftd "$(STATEROOT)/models" "$(STATEROOT)/state" && \
+	  systemctl daemon-reload; fi
+
+uninstall:
+	if $(ON_LIVE_SYSTEM); then systemctl disable --now driftd.service || true; fi
+	if [ -f "$(DESTDIR)$(LIBDIR)/MANIFEST" ]; then \
+	  while read -r lib; do rm -f "$(DESTDIR)$(LIBDIR)/$$lib"; done < "$(DESTDIR)$(LIBDIR)/MANIFEST"; \
+	  rm -f "$(DESTDIR)$(LIBDIR)/MANIFEST"; fi
+	rm -f "$(DESTDIR)$(BINDIR)/driftd" "$(DESTDIR)$(UNITDIR)/driftd.service" \
+	  "$(DESTDIR)$(SYSUSERSDIR)/driftd.conf" "$(DESTDIR)$(TMPFILESDIR)/driftd.conf" \
+	  "$(DESTDIR)$(DOCDIR)/policy.toml.example" "$(DESTDIR)$(DOCDIR)/README.md"
+	@# The policy goes only if it is still the shipped example.
+	if [ -e "$(DESTDIR)$(POLICY)" ]; then \
+	  if cmp -s config/policy.toml "$(DESTDIR)$(POLICY)"; then rm -f "$(DESTDIR)$(POLICY)"; \
+	  else echo "kept your edited $(DESTDIR)$(POLICY)"; fi; fi
+	@# Empty directories go; the registry, the state and the data stay.
+	-rmdir "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(DOCDIR)" "$(DESTDIR)$(SYSCONFDIR)/driftd" \
+	  "$(DESTDIR)$(STATEROOT)/incoming" "$(DESTDIR)$(STATEROOT)/models" \
+	  "$(DESTDIR)$(STATEROOT)/state" 2>/dev/null
+	-rmdir "$(DESTDIR)$(STATEROOT)" 2>/dev/null
+	if $(ON_LIVE_SYSTEM); then systemctl daemon-reload; fi

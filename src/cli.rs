@@ -224,6 +224,12 @@ pub fn main() -> ExitCode {
 }
 
 fn load_policy(path: &Path) -> Result<Policy> {
+    Ok(load_resolved(path)?)
+}
+
+/// The policy with relative directories resolved against its file's
+/// directory (typed errors, for the daemon's reload).
+fn load_resolved(path: &Path) -> Result<Policy, crate::config::ConfigError> {
     let mut policy = Policy::load(path)?;
     let base = path
         .canonicalize()
@@ -261,7 +267,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run { config } => {
             let policy = load_policy(&config)?;
             logging::init(format, &policy.log.filter);
-            runtime()?.block_on(run_daemon(policy))?;
+            runtime()?.block_on(run_daemon(policy, config))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir, json } => {
@@ -386,9 +392,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn run_daemon(policy: Policy) -> Result<()> {
+async fn run_daemon(policy: Policy, config: PathBuf) -> Result<()> {
     let (trig_tx, trig_rx) = mpsc::channel(4);
-    let (status_tx, _status_rx) = watch::channel(daemon::Status::default());
+    let (status_tx, status_rx) = watch::channel(daemon::Status::default());
+    if let Some(addr) = policy.metrics.address() {
+        crate::metrics::start(addr, status_rx)?;
+    }
     // SIGUSR1 asks for an update now, through the channel the schedule uses.
     let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
         .context("cannot install the SIGUSR1 handler")?;
@@ -400,6 +409,22 @@ async fn run_daemon(policy: Policy) -> Result<()> {
             let _ = manual.try_send(daemon::Trigger::Manual);
         }
     });
+    // SIGHUP re-reads the policy; the daemon validates what changed.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot install the SIGHUP handler")?;
+    let (reload_tx, reload_rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading {}", config.display());
+            if reload_tx.send(load_resolved(&config)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let service = daemon::service::Service {
+        notifier: crate::notify::Notifier::from_env()?,
+        reloads: Some(reload_rx),
+    };
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("SIGTERM handler");
@@ -409,7 +434,16 @@ async fn run_daemon(policy: Policy) -> Result<()> {
         }
         tracing::info!("shutdown requested");
     };
-    daemon::run(policy, shutdown, trig_tx, trig_rx, status_tx).await?;
+    daemon::run_with(
+        policy,
+        daemon::Clock::System,
+        shutdown,
+        trig_tx,
+        trig_rx,
+        status_tx,
+        service,
+    )
+    .await?;
     Ok(())
 }
 

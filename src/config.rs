@@ -51,6 +51,19 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// One line per problem, each naming the file (and line:column).
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            ConfigError::Read { .. } => vec![self.to_string()],
+            ConfigError::Invalid { path, diagnostics } => diagnostics
+                .iter()
+                .map(|d| DiagnosticAt { path, d }.to_string())
+                .collect(),
+        }
+    }
+}
+
 fn render_diagnostics(path: &Path, diagnostics: &[Diagnostic]) -> String {
     let mut out = format!(
         "policy file {} has {} error{}:",
@@ -101,6 +114,8 @@ pub struct Policy {
     pub registry: RegistryConfig,
     pub state: StateConfig,
     pub log: LogConfig,
+    pub service: ServiceConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// Feature columns: an explicit list, or one glob pattern (`*`, `?`).
@@ -637,6 +652,40 @@ impl Default for LogConfig {
     }
 }
 
+/// How the daemon behaves as a service (signals, shutdown).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// On SIGTERM, how long a running update may still finish (and be
+    /// promoted) before it is abandoned. Keep below the unit's TimeoutStopSec.
+    pub stop_timeout_seconds: u64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            stop_timeout_seconds: 20,
+        }
+    }
+}
+
+/// The optional Prometheus endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` to serve `GET /metrics` on; off when absent.
+    pub listen: Option<String>,
+    /// A non-loopback `listen` address is refused unless this is true.
+    pub allow_non_loopback: bool,
+}
+
+impl MetricsConfig {
+    /// The address to listen on, when enabled and valid.
+    pub fn address(&self) -> Option<std::net::SocketAddr> {
+        self.listen.as_deref().and_then(|l| l.parse().ok())
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Loading
 // ---------------------------------------------------------------------------
@@ -695,6 +744,8 @@ impl Policy {
                 "registry" => good_keys::<RegistryConfig>(&name, table, &lines, &mut diags),
                 "state" => good_keys::<StateConfig>(&name, table, &lines, &mut diags),
                 "log" => good_keys::<LogConfig>(&name, table, &lines, &mut diags),
+                "service" => good_keys::<ServiceConfig>(&name, table, &lines, &mut diags),
+                "metrics" => good_keys::<MetricsConfig>(&name, table, &lines, &mut diags),
                 _ => unreachable!("checked against SECTIONS"),
             };
             clean_root.insert(
@@ -1035,6 +1086,28 @@ impl Policy {
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             err("log.filter", format!("invalid filter: {e}"));
         }
+        if self.service.stop_timeout_seconds > 3600 {
+            err(
+                "service.stop_timeout_seconds",
+                format!(
+                    "is {}; expected at most 3600 (and below the unit's TimeoutStopSec)",
+                    self.service.stop_timeout_seconds
+                ),
+            );
+        }
+        if let Some(listen) = &self.metrics.listen {
+            match listen.parse::<std::net::SocketAddr>() {
+                Err(_) => err(
+                    "metrics.listen",
+                    format!("{listen:?} is not an address; expected \"host:port\" with an IP, e.g. \"127.0.0.1:9464\""),
+                ),
+                Ok(a) if !a.ip().is_loopback() && !self.metrics.allow_non_loopback => err(
+                    "metrics.listen",
+                    format!("{listen:?} is not a loopback address; set metrics.allow_non_loopback = true to serve metrics beyond this host"),
+                ),
+                Ok(_) => {}
+            }
+        }
         errs
     }
 
@@ -1068,6 +1141,7 @@ fn check_rate(err: &mut impl FnMut(&str, String), key: &str, v: f64) {
 
 const SECTIONS: &[&str] = &[
     "data", "model", "training", "monitor", "schedule", "update", "registry", "state", "log",
+    "service", "metrics",
 ];
 
 /// Deserializes each key of `table` alone into section type `T`, records the

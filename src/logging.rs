@@ -1,9 +1,20 @@
-//! Log output: human-readable by default, JSON lines for log shippers.
+//! Log output: human-readable by default, JSON lines for log shippers, and
+//! under journald (stderr is the `JOURNAL_STREAM`) human lines without a
+//! timestamp (the journal keeps its own) prefixed with the syslog priority
+//! `<N>` of their level, as sd-daemon(3) describes.
 //! Every decision is an event with a stable `event` field (see DESIGN.md).
 
+use std::fmt;
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 
-use tracing_subscriber::EnvFilter;
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum LogFormat {
@@ -12,21 +23,124 @@ pub enum LogFormat {
     Json,
 }
 
+/// The filter of the installed subscriber, replaceable on reload.
+static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
+
 /// Installs the global subscriber. `RUST_LOG` wins over the policy's filter.
 /// Logs go to stderr so that stdout stays for command output (`--json`).
 pub fn init(format: LogFormat, default_filter: &str) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(default_filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false);
-    let result = match format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let (filter, handle) = reload::Layer::new(filter);
+    let journald = stderr_is_journal();
+    let output = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Human if journald => tracing_subscriber::fmt::layer()
+            .event_format(SyslogPriority(
+                tracing_subscriber::fmt::format()
+                    .without_time()
+                    .with_target(false)
+                    .with_ansi(false),
+            ))
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Human => tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
     // A second init (tests, demo inside a process that has one) is harmless.
-    let _ = result;
+    if tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
+        .try_init()
+        .is_ok()
+    {
+        let _ = FILTER.set(handle);
+    }
+}
+
+/// Replaces the filter (a policy reload). `RUST_LOG`, when set, wins.
+pub fn set_filter(filter: &str) -> Result<(), String> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        return Err("RUST_LOG is set and wins over log.filter".into());
+    }
+    let new = EnvFilter::try_new(filter).map_err(|e| format!("{filter:?}: {e}"))?;
+    let handle = FILTER.get().ok_or("no log subscriber installed")?;
+    handle.reload(new).map_err(|e| e.to_string())
+}
+
+/// Whether stderr is the journal stream systemd connected: `JOURNAL_STREAM`
+/// holds its `device:inode` (systemd.exec(5)).
+fn stderr_is_journal() -> bool {
+    let Some(expected) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    stderr_identity().is_some_and(|id| expected.to_str() == Some(id.as_str()))
+}
+
+fn stderr_identity() -> Option<String> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let fd = std::io::stderr().as_fd().try_clone_to_owned().ok()?;
+    let meta = std::fs::File::from(fd).metadata().ok()?;
+    Some(format!("{}:{}", meta.dev(), meta.ino()))
+}
+
+/// The syslog priority of a level, as journald reads `<N>` prefixes.
+fn priority(level: Level) -> u8 {
+    match level {
+        Level::ERROR => 3,
+        Level::WARN => 4,
+        Level::INFO => 6,
+        Level::DEBUG | Level::TRACE => 7,
+    }
+}
+
+/// Prefixes each event with `<N>`, its syslog priority.
+struct SyslogPriority<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for SyslogPriority<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        write!(writer, "<{}>", priority(*event.metadata().level()))?;
+        self.0.format_event(ctx, writer, event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priorities_follow_syslog() {
+        assert_eq!(priority(Level::ERROR), 3);
+        assert_eq!(priority(Level::WARN), 4);
+        assert_eq!(priority(Level::INFO), 6);
+        assert_eq!(priority(Level::DEBUG), 7);
+    }
+
+    #[test]
+    fn stderr_identity_is_device_and_inode() {
+        let id = stderr_identity().expect("stderr has metadata");
+        let (dev, ino) = id.split_once(':').unwrap();
+        assert!(dev.parse::<u64>().is_ok() && ino.parse::<u64>().is_ok());
+    }
 }

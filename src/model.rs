@@ -15,6 +15,8 @@
 //! (apply a softmax).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -45,6 +47,33 @@ pub enum ModelError {
     Checkpoint(String),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    #[error("training was cancelled: driftd is stopping")]
+    Cancelled,
+}
+
+thread_local! {
+    /// The cancellation flag of the job running on this thread, if any.
+    static CANCEL: std::cell::RefCell<Option<Arc<AtomicBool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (on this thread) with a cancellation flag: once the flag is set,
+/// training stops at the next batch with [`ModelError::Cancelled`]. The
+/// daemon cancels an abandoned update this way, so that no libtorch work is
+/// still running when the process exits.
+pub fn with_cancel<R>(flag: Arc<AtomicBool>, f: impl FnOnce() -> R) -> R {
+    let previous = CANCEL.with(|c| c.replace(Some(flag)));
+    let result = f();
+    CANCEL.with(|c| *c.borrow_mut() = previous);
+    result
+}
+
+fn cancelled() -> bool {
+    CANCEL.with(|c| {
+        c.borrow()
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    })
 }
 
 /// The shape of a model: everything needed to rebuild it.
@@ -503,6 +532,10 @@ impl Mlp {
             let mut loss_sum = Tensor::zeros([], (Kind::Float, tch::Device::Cpu));
             let mut start = 0;
             while start < n {
+                if cancelled() {
+                    self.detach_all();
+                    return Err(ModelError::Cancelled);
+                }
                 let len = batch.min(n - start) as i64;
                 let xb = xe.narrow(0, start as i64, len);
                 let yb = ye.narrow(0, start as i64, len);

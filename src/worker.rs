@@ -51,6 +51,11 @@ impl<S: Send + 'static> Worker<S> {
         self.submit(f)?.await.map_err(|_| WorkerError::Panicked)
     }
 
+    /// Whether the thread still takes jobs (it is gone only if it died).
+    pub fn alive(&self) -> bool {
+        self.jobs.send(Box::new(|_| {})).is_ok()
+    }
+
     /// Queues `f` and returns a receiver for its result, without waiting.
     pub fn submit<R, F>(&self, f: F) -> Result<oneshot::Receiver<R>, WorkerError>
     where

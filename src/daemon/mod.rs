@@ -14,9 +14,11 @@
 //! recorded in the manifest only after its rows are in the buffers.
 
 pub mod schedule;
+pub mod service;
 
 pub use schedule::Clock;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
@@ -34,6 +36,7 @@ use crate::ingest::{FileProblem, Ingestor, NewFile, Outcome};
 use crate::input_drift::{InputCheck, InputMonitor, InputProfile};
 use crate::model::{self, Classifier, Dataset, Mlp, ModelError, TrainSettings};
 use crate::monitor::{DriftAlert, Monitor, RowOutcome, WindowMetrics};
+use crate::notify::Notifier;
 use crate::registry::{
     CandidateScore, DataSummary, Registry, Seeds, TrainedFile, TrainedFiles, VersionMeta,
 };
@@ -142,9 +145,24 @@ pub struct Status {
     /// Set in the last status a daemon writes when it stops cleanly.
     #[serde(default)]
     pub stopped: bool,
+    /// Since this process started (the metrics endpoint's counters):
+    /// drift_alert events by detector and severity, updates by outcome
+    /// (`promoted`, `rejected`, `failed`, `abandoned`).
+    #[serde(default)]
+    pub alerts_by_detector: BTreeMap<String, BTreeMap<String, u64>>,
+    #[serde(default)]
+    pub updates_by_outcome: BTreeMap<String, u64>,
+    /// Wall time of the last finished update.
+    #[serde(default)]
+    pub last_update_seconds: Option<f64>,
+    /// Final training loss of the last promoted version.
+    #[serde(default)]
+    pub last_train_loss: Option<f64>,
 }
 
 const TRACE_LIMIT: usize = 2000;
+/// How long one poll may read files before the loop turns again.
+const POLL_BUDGET: Duration = Duration::from_millis(500);
 const HISTORY_LIMIT: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +278,8 @@ struct RunningUpdate {
     started: std::time::Instant,
     started_at: chrono::DateTime<Utc>,
     result: oneshot::Receiver<Result<(Tournament, InputProfile), String>>,
+    /// Set to stop the trainer at its next batch (shutdown).
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A version the daemon promoted, on probation for its first
@@ -310,6 +330,12 @@ struct Daemon {
     probation: Option<Probation>,
     /// Left out of the next update: its last promotion was rolled back.
     excluded_strategy: Option<StrategyName>,
+    /// systemd: readiness is sent once, after the first successful scan of
+    /// the data directory; `STATUS=` when its line changes.
+    notifier: Notifier,
+    ready: bool,
+    scan_ok: bool,
+    status_line: String,
 }
 
 /// Runs the daemon until `shutdown` resolves. `triggers` carries schedule
@@ -323,13 +349,15 @@ pub async fn run(
     triggers: mpsc::Receiver<Trigger>,
     status_tx: watch::Sender<Status>,
 ) -> Result<Status, DaemonError> {
-    run_with_clock(
+    let service = service::Service::default();
+    run_with(
         policy,
         Clock::System,
         shutdown,
         triggers_tx,
         triggers,
         status_tx,
+        service,
     )
     .await
 }
@@ -342,8 +370,32 @@ pub async fn run_with_clock(
     clock: Clock,
     shutdown: impl Future<Output = ()>,
     triggers_tx: mpsc::Sender<Trigger>,
+    triggers: mpsc::Receiver<Trigger>,
+    status_tx: watch::Sender<Status>,
+) -> Result<Status, DaemonError> {
+    let service = service::Service::default();
+    run_with(
+        policy,
+        clock,
+        shutdown,
+        triggers_tx,
+        triggers,
+        status_tx,
+        service,
+    )
+    .await
+}
+
+/// [`run`] as a service: systemd notifications and policy reloads, on a
+/// given clock.
+pub async fn run_with(
+    policy: Policy,
+    clock: Clock,
+    shutdown: impl Future<Output = ()>,
+    triggers_tx: mpsc::Sender<Trigger>,
     mut triggers: mpsc::Receiver<Trigger>,
     status_tx: watch::Sender<Status>,
+    mut service: service::Service,
 ) -> Result<Status, DaemonError> {
     tch::set_num_threads(policy.training.threads as i32);
     for dir in [&policy.state.dir, &policy.registry.dir] {
@@ -390,13 +442,18 @@ pub async fn run_with_clock(
         clock,
         probation: None,
         excluded_strategy: None,
+        notifier: std::mem::take(&mut service.notifier),
+        ready: false,
+        scan_ok: false,
+        status_line: String::new(),
     };
     d.load_live().await?;
     d.restore_buffers().await;
     if d.policy.schedule.enabled {
         d.catch_up_schedule();
     }
-    let scheduler = if d.policy.schedule.enabled {
+    d.resume_abandoned_update();
+    let mut scheduler = if d.policy.schedule.enabled {
         Some(
             schedule::start(&d.policy.schedule, &d.clock, triggers_tx.clone())
                 .await
@@ -405,7 +462,11 @@ pub async fn run_with_clock(
     } else {
         None
     };
-    drop(triggers_tx);
+    // Kept to restart the schedule when a reload changes it.
+    let schedule_tx = triggers_tx;
+    let mut reloads = service.reloads.take();
+    let watchdog_every = d.notifier.watchdog_interval();
+    let mut watchdog = tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
     info!(
         event = "daemon_started",
         data_dir = %d.policy.data.dir.display(),
@@ -434,9 +495,35 @@ pub async fn run_with_clock(
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = poll.tick() => d.poll_files().await,
-            _ = wake.notified() => d.poll_files().await,
+            _ = poll.tick() => {
+                if d.poll_files().await {
+                    poll.reset_immediately();
+                }
+            }
+            _ = wake.notified() => {
+                d.poll_files().await;
+            }
             Some(t) = triggers.recv() => d.on_trigger(t),
+            Some(reload) = service::next_reload(&mut reloads) => {
+                let effects = d.reload(reload);
+                if effects.poll_interval {
+                    poll = tokio::time::interval(Duration::from_millis(d.policy.data.poll_interval_ms));
+                    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                }
+                if effects.schedule {
+                    if let Some(s) = scheduler.take() {
+                        s.stop().await;
+                    }
+                    if d.policy.schedule.enabled {
+                        match schedule::start(&d.policy.schedule, &d.clock, schedule_tx.clone()).await {
+                            Ok(s) => scheduler = Some(s),
+                            Err(e) => error!(error = %e, "cannot restart the schedule; it stays off until the next reload"),
+                        }
+                    }
+                }
+                d.notify(d.notifier.ready(&service::status_line(&d.status)));
+            }
+            _ = watchdog.tick(), if watchdog_every.is_some() => d.ping_watchdog(),
             result = async { (&mut d.running.as_mut().expect("guarded").result).await },
                 if d.running.is_some() => {
                 let running = d.running.take().expect("guarded");
@@ -445,18 +532,14 @@ pub async fn run_with_clock(
         }
         d.maybe_start_update();
         d.publish();
+        d.notify_progress();
     }
+    d.notify(d.notifier.stopping());
     if let Some(s) = scheduler {
         s.stop().await;
     }
-    if d.running.is_some() {
-        // The trainer has not written anything: abandoning it leaves no
-        // partial version.
-        info!(
-            event = "update_abandoned",
-            "shutting down during an update; it is abandoned and nothing was written"
-        );
-    }
+    d.stop_running_update().await;
+    d.stop_workers().await;
     info!(event = "daemon_stopped", "driftd stopped");
     d.status.stopped = true;
     d.publish();
@@ -482,12 +565,6 @@ impl Daemon {
         if let Err(e) = self.scorer.run(move |slot| *slot = Some(for_scorer)).await {
             error!(error = %e, "cannot hand the live model to the scorer");
         }
-        self.monitor = Monitor::new(
-            &self.policy.monitor,
-            meta.architecture.classes,
-            Some(meta.version),
-            baseline,
-        );
         if meta.input_profile.is_none() && self.policy.monitor.input.enabled {
             info!(
                 version = meta.version,
@@ -495,19 +572,35 @@ impl Daemon {
                 meta.version
             );
         }
+        self.last_seq = meta.data.last_seq;
+        self.status.live_version = Some(meta.version);
+        self.status.baseline = baseline;
+        self.live = Some(Live { meta, model: mlp });
+        self.reset_monitors();
+    }
+
+    /// Fresh monitors for the live version (a new version, or a reload that
+    /// changed `[monitor]`): windows, detectors and episodes start empty.
+    pub(crate) fn reset_monitors(&mut self) {
+        let Some(live) = &self.live else {
+            return;
+        };
+        let meta = &live.meta;
+        self.monitor = Monitor::new(
+            &self.policy.monitor,
+            meta.architecture.classes,
+            Some(meta.version),
+            meta.holdout.map(|s| s.accuracy),
+        );
         self.input_monitor = InputMonitor::new(
             self.policy.monitor.input.clone(),
             meta.input_profile.clone(),
-            mlp.inputs(),
+            live.model.inputs(),
         );
         self.input_episode = None;
         self.status.metrics = None;
         self.status.time_window_metrics = None;
         self.status.input_drift = Vec::new();
-        self.last_seq = meta.data.last_seq;
-        self.status.live_version = Some(meta.version);
-        self.status.baseline = baseline;
-        self.live = Some(Live { meta, model: mlp });
     }
 
     /// After a restart: rows since the live version (and a sample of older
@@ -597,19 +690,31 @@ impl Daemon {
         }
     }
 
-    async fn poll_files(&mut self) {
+    /// Reads new files for at most [`POLL_BUDGET`]; returns whether some
+    /// are left for the next turn of the loop. The budget keeps a backlog
+    /// (a restart after downtime) from holding the loop: signals, the
+    /// watchdog and finished updates are served between batches.
+    async fn poll_files(&mut self) -> bool {
         self.follow_live_pointer().await;
         let files = match self.ingestor.scan() {
             Ok(f) => f,
             Err(e) => {
                 // The directory may come back (remounts, deploys): keep going.
                 warn!(error = %e, "cannot scan the data directory");
-                return;
+                self.scan_ok = false;
+                return false;
             }
         };
-        for file in files {
+        self.scan_ok = true;
+        let started = std::time::Instant::now();
+        let mut files = files.into_iter();
+        for file in files.by_ref() {
             self.ingest_file(file).await;
+            if started.elapsed() >= POLL_BUDGET {
+                break;
+            }
         }
+        files.next().is_some()
     }
 
     async fn ingest_file(&mut self, file: NewFile) {
@@ -807,6 +912,7 @@ impl Daemon {
         for alert in alerts {
             // Global row number of the row that raised the alert.
             let at = first_new + (alert.rows_since_live - monitor_before);
+            self.count_alert(&alert);
             self.raise_alert(alert, at);
         }
         for check in input_checks {
@@ -1252,13 +1358,18 @@ impl Daemon {
         );
         let end_row = new_rows.end();
         let live_model = live.model.clone();
+        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = cancel.clone();
         let names = self.feature_names();
         let job = self.trainer.submit(move |_| {
-            let tournament = update::run_tournament(&policy, &live_model, &data, &strategies, seed)
-                .map_err(|e| e.to_string())?;
-            // The new version is judged on the new rows: they are what its
-            // inputs should look like.
-            Ok((tournament, InputProfile::from_dataset(&data.new, &names)))
+            model::with_cancel(flag, || {
+                let tournament =
+                    update::run_tournament(&policy, &live_model, &data, &strategies, seed)
+                        .map_err(|e| e.to_string())?;
+                // The new version is judged on the new rows: they are what
+                // its inputs should look like.
+                Ok((tournament, InputProfile::from_dataset(&data.new, &names)))
+            })
         });
         match job {
             Ok(result) => {
@@ -1270,6 +1381,7 @@ impl Daemon {
                     started: std::time::Instant::now(),
                     started_at: self.clock.now(),
                     result,
+                    cancel,
                 });
                 self.pending = None;
                 self.status.update_pending = false;
@@ -1295,9 +1407,11 @@ impl Daemon {
         self.status.update_running = false;
         self.last_update_end = Some(tokio::time::Instant::now());
         let seconds = running.started.elapsed().as_secs_f64();
+        self.status.last_update_seconds = Some(seconds);
         let (tournament, profile) = match result {
             Ok(t) => t,
             Err(reason) => {
+                self.count_update("failed");
                 warn!(event = "update_rejected", trigger = running.kind.as_str(), reason = %reason, "update failed: {reason}");
                 self.push_update(UpdateSummary {
                     trigger: running.kind,
@@ -1330,6 +1444,7 @@ impl Daemon {
         };
         match tournament.winner {
             None => {
+                self.count_update("rejected");
                 info!(
                     event = "update_rejected",
                     trigger = running.kind.as_str(),
@@ -1350,6 +1465,7 @@ impl Daemon {
                     .map(|l| l.meta.version)
                     .zip(self.monitor.rolling_accuracy());
                 let strategy = c.strategy;
+                let final_loss = built.report.as_ref().map(|r| r.final_loss);
                 match self
                     .promote(
                         built.model.clone(),
@@ -1367,6 +1483,8 @@ impl Daemon {
                     .await
                 {
                     Ok(version) => {
+                        self.count_update("promoted");
+                        self.status.last_train_loss = final_loss;
                         summary.promoted = Some(version);
                         if let (true, Some((previous, accuracy))) =
                             (self.policy.update.rollback.enabled, before)
@@ -1388,6 +1506,7 @@ impl Daemon {
                         }
                     }
                     Err(e) => {
+                        self.count_update("failed");
                         error!(error = %e, "cannot write the new version; the live model stays")
                     }
                 }
@@ -1424,6 +1543,7 @@ impl Daemon {
             .await;
         match result {
             Ok(Ok((m, scores, report, train_rows, holdout_rows, rows, profile))) => {
+                let report_loss = report.final_loss;
                 let board = vec![CandidateScore {
                     strategy: "initial".into(),
                     scores: Some(scores),
@@ -1451,6 +1571,7 @@ impl Daemon {
                     .await
                 {
                     Ok(_) => {
+                        self.status.last_train_loss = Some(report_loss);
                         let w = rows.width;
                         self.reservoir_mut(w).add(&rows);
                     }
@@ -1524,13 +1645,15 @@ impl Daemon {
             }
         }
         self.status.updated_at = Some(Utc::now());
+        // The watch first: whoever reads status.json then finds the
+        // metrics endpoint at least as new.
+        self.status_tx.send_replace(self.status.clone());
         let path = self.policy.state.dir.join("status.json");
         if let Ok(json) = serde_json::to_vec(&self.status) {
             if let Err(e) = crate::fsutil::write_atomic(&path, &json) {
                 debug!(error = %e, "cannot write status.json");
             }
         }
-        self.status_tx.send_replace(self.status.clone());
     }
 }
 
