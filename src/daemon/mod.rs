@@ -349,15 +349,13 @@ pub async fn run(
     triggers: mpsc::Receiver<Trigger>,
     status_tx: watch::Sender<Status>,
 ) -> Result<Status, DaemonError> {
-    let service = service::Service::default();
-    run_with(
+    run_with_clock(
         policy,
         Clock::System,
         shutdown,
         triggers_tx,
         triggers,
         status_tx,
-        service,
     )
     .await
 }

@@ -35,11 +35,21 @@ pub fn parse_cron(expr: &str) -> Result<Cron, String> {
 
 /// The next time the schedule fires after `after`.
 pub fn next_fire(config: &ScheduleConfig, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    occurrence(config, after, true)
+}
+
+/// The schedule's occurrence after `at` (`forward`), or at or before it,
+/// evaluated in the policy's time zone.
+fn occurrence(config: &ScheduleConfig, at: DateTime<Utc>, forward: bool) -> Option<DateTime<Utc>> {
     let tz: chrono_tz::Tz = config.timezone.parse().ok()?;
     let cron = parse_cron(&config.cron).ok()?;
-    cron.find_next_occurrence(&after.with_timezone(&tz), false)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    let local = at.with_timezone(&tz);
+    let found = if forward {
+        cron.find_next_occurrence(&local, false)
+    } else {
+        cron.find_previous_occurrence(&local, true)
+    };
+    found.ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// The daemon's wall clock.
@@ -77,11 +87,7 @@ impl Clock {
 
 /// The occurrence a fire at `now` stands for: the latest at or before it.
 pub fn latest_fire(config: &ScheduleConfig, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let tz: chrono_tz::Tz = config.timezone.parse().ok()?;
-    let cron = parse_cron(&config.cron).ok()?;
-    cron.find_previous_occurrence(&now.with_timezone(&tz), true)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    occurrence(config, now, false)
 }
 
 /// The last scheduled fire the daemon took, persisted in
