@@ -250,11 +250,25 @@ impl DemoSummary {
             out.push_str("  none\n");
         }
         for a in &self.alerts {
+            let severity = format!("{:?}", a.severity).to_lowercase();
+            if a.kind == "input" {
+                let moved: Vec<String> = a
+                    .features
+                    .iter()
+                    .map(|m| format!("{} PSI {:.2}", m.feature, m.psi))
+                    .collect();
+                out.push_str(&format!(
+                    "  {} rows after the live version went live: input drift ({severity}); over the last {} rows the features moved most: {}\n",
+                    a.rows_since_live,
+                    a.window,
+                    moved.join(", ")
+                ));
+                continue;
+            }
             out.push_str(&format!(
-                "  {} rows after the live version went live: {} signalled {}; rolling {} over the last {} rows {:.3} (baseline {}), estimated error rate {:.3}\n",
+                "  {} rows after the live version went live: {} signalled {severity}; rolling {} over the last {} rows {:.3} (baseline {}), estimated error rate {:.3}\n",
                 a.rows_since_live,
                 a.detector,
-                format!("{:?}", a.severity).to_lowercase(),
                 a.metric,
                 a.window,
                 a.current,
