@@ -89,6 +89,8 @@ pub struct UpdateSummary {
     /// `update.reservoir_rows`).
     pub old_rows: usize,
     pub holdout_rows: usize,
+    /// NaN (`null` in JSON) when the update failed before scoring.
+    #[serde(deserialize_with = "nan_if_null")]
     pub live_accuracy: f64,
     pub leaderboard: Vec<CandidateScore>,
     pub promoted: Option<u64>,
@@ -98,6 +100,11 @@ pub struct UpdateSummary {
     pub started_at: Option<chrono::DateTime<Utc>>,
     #[serde(default)]
     pub ended_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// serde_json writes NaN as `null`; read it back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// What the daemon publishes after every step (also written to
@@ -1870,4 +1877,35 @@ async fn off_thread<T: Send + 'static>(
 pub fn read_status(state_dir: &Path) -> Option<Status> {
     let bytes = std::fs::read(state_dir.join("status.json")).ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a failed update's NaN live accuracy became `null` in
+    /// status.json, which then failed to parse, so `driftd status` said
+    /// there was no status file.
+    #[test]
+    fn a_status_with_a_failed_update_reads_back() {
+        let status = Status {
+            updates: vec![UpdateSummary {
+                trigger: TriggerKind::Manual,
+                train_rows: 0,
+                old_rows: 0,
+                holdout_rows: 0,
+                live_accuracy: f64::NAN,
+                leaderboard: Vec::new(),
+                promoted: None,
+                decision: "failed: diverged".into(),
+                started_at: None,
+                ended_at: None,
+            }],
+            ..Status::default()
+        };
+        let json = serde_json::to_string(&status).unwrap();
+        let back: Status = serde_json::from_str(&json).unwrap();
+        assert!(back.updates[0].live_accuracy.is_nan());
+        assert_eq!(back.updates[0].decision, "failed: diverged");
+    }
 }
