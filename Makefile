@@ -1,6 +1,8 @@
 # driftd — the two commands of the README:
 #   make demo    builds driftd (installing libtorch if missing) and runs `driftd demo`
 #   make test    the whole test suite (also installs what it needs)
+#   make bench   the benchmark suite: driftd beside a Python + PyTorch peer, one
+#                table (DRIFTD_BENCH_RUNS runs per side, default 5)
 # A user with their own libtorch 2.13 sets LIBTORCH and the venv is skipped for
 # the build (the tests still use the venv's Python torch for the interop check).
 #   make build && sudo make install     the service (see README "Install")
@@ -14,7 +16,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # Resolve the symlink so the binary's run path does not depend on this checkout.
 WITH_LIBTORCH = export LIBTORCH="$${LIBTORCH:-$$(readlink -f $(CURDIR)/.libtorch)}";
 
-.PHONY: demo test build lint bootstrap bootstrap-python clean install uninstall
+.PHONY: demo test bench build lint bootstrap bootstrap-python clean install uninstall
 
 demo: build
 	$(TARGET_DIR)/release/driftd demo
@@ -25,6 +27,10 @@ build: bootstrap
 test: bootstrap-python
 	$(WITH_LIBTORCH) export DRIFTD_PYTHON="$(DRIFTD_VENV)/bin/python" DRIFTD_CRASH_ITERATIONS=200; \
 	  $(CARGO) test --release --locked
+
+bench: bootstrap-python
+	$(WITH_LIBTORCH) export DRIFTD_PYTHON="$(DRIFTD_VENV)/bin/python"; \
+	  $(CARGO) bench --locked --bench suite
 
 lint: bootstrap
 	$(CARGO) fmt --all -- --check

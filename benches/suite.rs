@@ -1,0 +1,415 @@
+//! The benchmark suite: driftd beside a Python + PyTorch peer
+//! (`benches/peer/suite_peer.py`) on the same data, the same
+//! hyperparameters and the same thread count (`training.threads` of
+//! `config/reference.toml`). Every measurement runs each side in its own
+//! child process, the two sides alternating (driftd first on even runs, the
+//! peer first on odd ones); each figure is the median over the runs, and
+//! each child reports its own peak resident set (VmHWM).
+//!
+//! Run with `make bench` (or `cargo bench --bench suite` with LIBTORCH and
+//! DRIFTD_PYTHON set). DRIFTD_BENCH_RUNS sets the number of runs (default 5).
+//! The table goes to stdout.
+//!
+//! The binary is also its own driftd-side worker: `suite --worker MODE ...`
+//! runs one measurement and prints `{"value": .., "peak_rss_kb": ..}`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use driftd::compare::{self, Files};
+use driftd::config::Policy;
+use driftd::gen::{self, ClassificationSpec};
+use driftd::ingest::{read_file, Schema};
+use driftd::model::{Architecture, Dataset, Mlp, TrainSettings};
+
+const DRIFTD: &str = env!("CARGO_BIN_EXE_driftd");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const SCORING_ROWS: usize = 1_000_000;
+
+fn reference_policy() -> Policy {
+    let path = Path::new(ROOT).join("config/reference.toml");
+    Policy::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn reference_data() -> PathBuf {
+    Path::new(ROOT).join("tests/data/reference")
+}
+
+fn schema() -> Schema {
+    Schema::new(gen::feature_names(20), "label".into(), 2)
+}
+
+fn read(path: &Path) -> Dataset {
+    read_file(path, &schema()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// This process's peak resident set in KiB (VmHWM of /proc/self/status).
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+// ---- the driftd side: one measurement per process ---------------------------
+
+/// Optimizer steps per second of one training run of the reference model on
+/// old.parquet with the reference policy's settings (150 epochs, batch 32,
+/// SGD momentum, reshuffled every epoch).
+fn worker_train(policy: &Policy) -> f64 {
+    let data = read(&reference_data().join("old.parquet"));
+    let arch = Architecture::from_policy(policy, data.width);
+    let settings = TrainSettings::from_policy(policy);
+    // Warm-up, untimed (as on the peer's side): libtorch's first calls.
+    let mut warm = Mlp::new(arch.clone(), policy.model.init, 0);
+    let one_epoch = TrainSettings {
+        epochs: 1,
+        ..settings.clone()
+    };
+    warm.train(&data, &one_epoch, None)
+        .expect("warm-up training");
+    let mut model = Mlp::new(arch, policy.model.init, 1);
+    let t = Instant::now();
+    let report = model.train(&data, &settings, None).expect("training");
+    report.steps as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Wall seconds of the reference experiment's tournament for one seed, as
+/// `driftd compare` runs it (reading the files included).
+fn worker_tournament(policy: &Policy) -> f64 {
+    let d = reference_data();
+    let files = Files {
+        old: d.join("old.parquet"),
+        new: d.join("new_train.parquet"),
+        test: d.join("new_test.parquet"),
+    };
+    let t = Instant::now();
+    let rows = compare::run(policy, &files, &[], 1).expect("compare");
+    let seconds = t.elapsed().as_secs_f64();
+    assert!(rows.iter().all(|r| r.failures == 0), "a strategy failed");
+    seconds
+}
+
+/// Rows per second of predict_proba over every row of `path`, in one batch.
+fn worker_score(policy: &Policy, path: &Path) -> f64 {
+    let data = read(path);
+    let model = Mlp::new(
+        Architecture::from_policy(policy, data.width),
+        policy.model.init,
+        3,
+    );
+    model
+        .predict_proba(&data.slice(0, 1000))
+        .expect("warm-up scoring");
+    let t = Instant::now();
+    let p = model.predict_proba(&data).expect("scoring");
+    let rows_per_sec = data.len() as f64 / t.elapsed().as_secs_f64();
+    assert_eq!(p.len(), 2 * data.len());
+    rows_per_sec
+}
+
+fn worker(args: &[String]) {
+    let policy = reference_policy();
+    tch::set_num_threads(policy.training.threads as i32);
+    let value = match args.first().map(String::as_str) {
+        Some("train") => worker_train(&policy),
+        Some("tournament") => worker_tournament(&policy),
+        Some("score") => worker_score(&policy, Path::new(&args[1])),
+        other => panic!("unknown worker mode {other:?}"),
+    };
+    println!(
+        "{}",
+        serde_json::json!({"value": value, "peak_rss_kb": peak_rss_kb()})
+    );
+}
+
+// ---- the orchestrator ------------------------------------------------------
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    value: f64,
+    peak_rss_kb: u64,
+}
+
+/// Runs one child to completion and reads the JSON object on its last line.
+fn sample(cmd: &mut Command) -> Sample {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout.lines().last().unwrap_or_default();
+    let v: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{cmd:?} printed {line:?}: {e}"));
+    Sample {
+        value: v["value"].as_f64().expect("value"),
+        peak_rss_kb: v["peak_rss_kb"].as_u64().expect("peak_rss_kb"),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs `a` and `b` `runs` times each, alternating which goes first.
+fn alternate<A: FnMut() -> T, B: FnMut() -> T, T>(
+    runs: usize,
+    mut a: A,
+    mut b: B,
+) -> (Vec<T>, Vec<T>) {
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        if i % 2 == 0 {
+            xs.push(a());
+            ys.push(b());
+        } else {
+            ys.push(b());
+            xs.push(a());
+        }
+    }
+    (xs, ys)
+}
+
+/// Wall seconds from spawn to exit of a command whose output is discarded.
+fn wall_seconds(cmd: &mut Command) -> f64 {
+    let t = Instant::now();
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let s = t.elapsed().as_secs_f64();
+    assert!(status.success(), "{cmd:?} failed: {status}");
+    s
+}
+
+/// Seconds from spawning `driftd run` on an empty data directory until its
+/// status.json appears (it is published right after `daemon_started`).
+fn daemon_readiness() -> f64 {
+    let root = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(root.path().join("incoming")).expect("data dir");
+    let policy = root.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[data]\ndir = \"incoming\"\nfeatures = \"f*\"\n[registry]\ndir = \"models\"\n\
+         [state]\ndir = \"state\"\n[schedule]\nenabled = false\n",
+    )
+    .expect("policy");
+    let status = root.path().join("state/status.json");
+    let t = Instant::now();
+    let mut child = Command::new(DRIFTD)
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&policy)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("driftd run starts");
+    let deadline = t + Duration::from_secs(60);
+    while !status.exists() {
+        if let Ok(Some(s)) = child.try_wait() {
+            panic!("driftd run exited before it was ready: {s}");
+        }
+        assert!(Instant::now() < deadline, "driftd run not ready in 60 s");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let s = t.elapsed().as_secs_f64();
+    child.kill().expect("kill driftd run");
+    child.wait().expect("reap driftd run");
+    s
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{cores} cores ({cpu}), {:.1} GiB RAM",
+        mem_kb as f64 / (1024.0 * 1024.0)
+    )
+}
+
+struct Row {
+    measure: String,
+    driftd: String,
+    peer: String,
+    ratio: f64,
+}
+
+/// Throughput rows and peak-memory rows of one measurement. `higher_better`:
+/// the value is a rate (else a time).
+fn rows_for(
+    rows: &mut Vec<Row>,
+    what: &str,
+    unit: &str,
+    higher_better: bool,
+    (d, p): (Vec<Sample>, Vec<Sample>),
+) {
+    let dv = median(d.iter().map(|s| s.value).collect());
+    let pv = median(p.iter().map(|s| s.value).collect());
+    let fmt = |v: f64| {
+        if v >= 100.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.3}")
+        }
+    };
+    rows.push(Row {
+        measure: format!("{what} ({unit})"),
+        driftd: fmt(dv),
+        peer: fmt(pv),
+        ratio: if higher_better { dv / pv } else { pv / dv },
+    });
+    let dm = median(d.iter().map(|s| s.peak_rss_kb as f64).collect()) / 1024.0;
+    let pm = median(p.iter().map(|s| s.peak_rss_kb as f64).collect()) / 1024.0;
+    rows.push(Row {
+        measure: format!("peak RSS, {what} (MiB)"),
+        driftd: format!("{dm:.0}"),
+        peer: format!("{pm:.0}"),
+        ratio: pm / dm,
+    });
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--worker") {
+        worker(&args[i + 1..]);
+        return;
+    }
+    let runs: usize = std::env::var("DRIFTD_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+    let python =
+        std::env::var("DRIFTD_PYTHON").unwrap_or_else(|_| format!("{ROOT}/.venv/bin/python"));
+    let peer_script = Path::new(ROOT).join("benches/peer/suite_peer.py");
+    let me = std::env::current_exe().expect("own path");
+    let threads = reference_policy().training.threads;
+    let data = reference_data();
+    let torch_version = Command::new(&python)
+        .args(["-c", "import torch; print(torch.__version__)"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|e| panic!("{python}: {e}"));
+
+    let driftd = |mode: &str, extra: &[&Path]| {
+        let mut c = Command::new(&me);
+        c.args(["--worker", mode]).args(extra);
+        sample(&mut c)
+    };
+    let peer = |mode: &str, extra: &[&str]| {
+        let mut c = Command::new(&python);
+        c.arg(&peer_script)
+            .arg(mode)
+            .arg(format!("--threads={threads}"))
+            .arg("--data")
+            .arg(&data)
+            .args(extra);
+        sample(&mut c)
+    };
+
+    let mut rows = Vec::new();
+    eprintln!("suite: training ({runs} runs per side)");
+    let train = alternate(runs, || driftd("train", &[]), || peer("train", &[]));
+    rows_for(
+        &mut rows,
+        "training, reference MLP, batch 32, 150 epochs",
+        "steps/s",
+        true,
+        train,
+    );
+
+    eprintln!("suite: tournament");
+    let tour = alternate(
+        runs,
+        || driftd("tournament", &[]),
+        || peer("tournament", &[]),
+    );
+    rows_for(
+        &mut rows,
+        "reference tournament, 8 strategies, 1 seed",
+        "s",
+        false,
+        tour,
+    );
+
+    eprintln!("suite: scoring");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scoring = dir.path().join("scoring.parquet");
+    let mut spec = ClassificationSpec::reference(2);
+    spec.n_samples = SCORING_ROWS;
+    gen::write_parquet(&scoring, &gen::make_classification(&spec), None).expect("write");
+    let scoring_arg = scoring.display().to_string();
+    let score = alternate(
+        runs,
+        || driftd("score", &[&scoring]),
+        || peer("score", &["--scoring", &scoring_arg]),
+    );
+    rows_for(
+        &mut rows,
+        "batch scoring, 1,000,000 rows",
+        "rows/s",
+        true,
+        score,
+    );
+
+    eprintln!("suite: cold start");
+    let (d, p) = alternate(
+        runs,
+        || wall_seconds(Command::new(DRIFTD).arg("--help")),
+        || wall_seconds(Command::new(&python).arg(&peer_script).arg("--help")),
+    );
+    let (d, p) = (median(d) * 1e3, median(p) * 1e3);
+    rows.push(Row {
+        measure: "cold start: `driftd --help` / `suite_peer.py --help` (ms)".into(),
+        driftd: format!("{d:.1}"),
+        peer: format!("{p:.1}"),
+        ratio: p / d,
+    });
+    let ready = median((0..runs).map(|_| daemon_readiness()).collect()) * 1e3;
+
+    println!(
+        "Machine: {}. Threads: {threads} (training.threads of config/reference.toml) on both sides. \
+         Peer: Python + PyTorch {torch_version}. Median of {runs} runs per side, alternating.",
+        machine()
+    );
+    println!();
+    println!("| measure | driftd | PyTorch peer | ratio (× in driftd's favour) |");
+    println!("|---|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {:.2} |",
+            r.measure, r.driftd, r.peer, r.ratio
+        );
+    }
+    println!();
+    println!("driftd only: daemon readiness (spawn to status.json, empty data dir): {ready:.1} ms");
+}
