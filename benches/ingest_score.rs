@@ -180,9 +180,13 @@ fn main() {
     let threads = env_usize("DRIFTD_BENCH_THREADS", cores);
     let python = python();
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data_dir = dir.path().join("data");
-    std::fs::create_dir(&data_dir).expect("data dir");
+    // DRIFTD_BENCH_DIR keeps the files and the model (e.g. to profile one
+    // side: `DRIFTD_BENCH_CHILD=1 ingest_score-* DIR/data DIR/model.safetensors 2 accuracy`).
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = std::env::var_os("DRIFTD_BENCH_DIR")
+        .map_or_else(|| tmp.path().to_path_buf(), PathBuf::from);
+    let data_dir = dir.join("data");
+    std::fs::create_dir_all(&data_dir).expect("data dir");
     let mut spec = ClassificationSpec::reference(2);
     spec.n_samples = rows;
     let all = gen::make_classification(&spec);
@@ -202,7 +206,7 @@ fn main() {
     let mut model = Mlp::new(Architecture::from_policy(&policy, 20), Init::HeNormal, 3);
     model.scaler = Scaler::fit(&all.slice(0, 10_000));
     drop(all);
-    let model_path = dir.path().join("model.safetensors");
+    let model_path = dir.join("model.safetensors");
     std::fs::write(&model_path, model.to_safetensors().expect("save")).expect("write model");
 
     let me = std::env::current_exe().expect("current exe");

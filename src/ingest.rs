@@ -749,14 +749,17 @@ fn convert(
         count: bad.len(),
         first_row: first_row + bad.first().copied().unwrap_or(0),
     };
-    let mut features = vec![0.0f32; n * width];
-    for (j, name) in schema.features.iter().enumerate() {
-        let (values, bad) = number_values(df, name)?;
-        filter.bad(&bad, bad_values(name, &bad))?;
-        for (i, v) in values.into_iter().enumerate() {
-            features[i * width + j] = v;
-        }
+    let mut cast = Vec::with_capacity(width);
+    for name in &schema.features {
+        cast.push(f32_column(df, name)?);
     }
+    let mut columns = Vec::with_capacity(width);
+    for (name, ca) in schema.features.iter().zip(&cast) {
+        let (values, bad) = finite_values(ca);
+        filter.bad(&bad, bad_values(name, &bad))?;
+        columns.push(values);
+    }
+    let features = interleave(&columns, n);
     let (labels, bad_labels, out_of_range) = label_values(df, schema)?;
     filter.bad(&bad_labels, bad_values(&schema.label, &bad_labels))?;
     if let Some((row, label)) = out_of_range.first() {
@@ -784,7 +787,8 @@ fn convert(
     }
     let mut weights = vec![1.0f32; n];
     if let Some(w) = &schema.weight {
-        let (values, mut bad) = number_values(df, w)?;
+        let ca = f32_column(df, w)?;
+        let (values, mut bad) = finite_values(&ca);
         bad.extend(
             values
                 .iter()
@@ -794,7 +798,7 @@ fn convert(
         );
         bad.sort_unstable();
         filter.bad(&bad, bad_values(w, &bad))?;
-        weights = values;
+        weights = values.into_owned();
     }
     let mut data = Dataset {
         width,
@@ -834,16 +838,27 @@ fn column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Column, FileProblem> 
     })
 }
 
-/// A numeric or boolean column as f32, with the rows that are null, NaN or
-/// infinite (their value is 0).
-fn number_values(df: &DataFrame, name: &str) -> Result<(Vec<f32>, Vec<usize>), FileProblem> {
-    let col = column(df, name)?;
-    let cast = col
+/// A numeric or boolean column as one f32 chunk (a no-op for a
+/// single-chunk float column).
+fn f32_column(df: &DataFrame, name: &str) -> Result<Float32Chunked, FileProblem> {
+    let cast = column(df, name)?
         .cast(&DataType::Float32)
         .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
     let ca = cast
         .f32()
         .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
+    Ok(ca.rechunk().into_owned())
+}
+
+/// The values of a single-chunk f32 column, with the rows that are null,
+/// NaN or infinite (their value is 0). Without nulls the values are
+/// borrowed and checked in one vectorizable pass.
+fn finite_values(ca: &Float32Chunked) -> (std::borrow::Cow<'_, [f32]>, Vec<usize>) {
+    if let Ok(values) = ca.cont_slice() {
+        if values.iter().all(|x| x.is_finite()) {
+            return (std::borrow::Cow::Borrowed(values), Vec::new());
+        }
+    }
     let mut out = Vec::with_capacity(ca.len());
     let mut bad = Vec::new();
     for (i, v) in ca.iter().enumerate() {
@@ -855,7 +870,29 @@ fn number_values(df: &DataFrame, name: &str) -> Result<(Vec<f32>, Vec<usize>), F
             }
         }
     }
-    Ok((out, bad))
+    (std::borrow::Cow::Owned(out), bad)
+}
+
+/// Column-major values to row-major rows, a block of rows at a time so the
+/// rows being written stay in cache (a whole-column pass per feature would
+/// stream the batch through memory once per feature).
+fn interleave(columns: &[impl AsRef<[f32]>], rows: usize) -> Vec<f32> {
+    const BLOCK: usize = 1024;
+    let width = columns.len();
+    let mut out = vec![0.0f32; rows * width];
+    for start in (0..rows).step_by(BLOCK) {
+        let end = (start + BLOCK).min(rows);
+        let block = &mut out[start * width..end * width];
+        for (j, column) in columns.iter().enumerate() {
+            for (row, &v) in block
+                .chunks_exact_mut(width)
+                .zip(&column.as_ref()[start..end])
+            {
+                row[j] = v;
+            }
+        }
+    }
+    out
 }
 
 /// Labels as class indices; rows with a null label; rows whose label is
@@ -893,7 +930,14 @@ fn label_values(
         return Ok((labels, nulls, outside));
     }
     let cast = col.cast(&DataType::Int64).map_err(polars_err)?;
-    for (row, v) in cast.i64().map_err(polars_err)?.iter().enumerate() {
+    let ca = cast.i64().map_err(polars_err)?.rechunk();
+    if let Ok(values) = ca.cont_slice() {
+        // No nulls: one pass over the values.
+        if values.iter().all(|l| (0..schema.classes).contains(l)) {
+            return Ok((values.to_vec(), nulls, outside));
+        }
+    }
+    for (row, v) in ca.iter().enumerate() {
         match v {
             Some(label) if (0..schema.classes).contains(&label) => labels.push(label),
             Some(label) => {
@@ -1241,6 +1285,41 @@ mod tests {
 
     fn schema() -> Schema {
         Schema::new(vec!["a".into(), "b".into()], "y".into(), 2)
+    }
+
+    #[test]
+    fn interleave_makes_rows_across_block_boundaries() {
+        let rows = 2 * 1024 + 3;
+        let a: Vec<f32> = (0..rows).map(|i| i as f32).collect();
+        let b: Vec<f32> = (0..rows).map(|i| -(i as f32)).collect();
+        let c: Vec<f32> = (0..rows).map(|i| (i % 7) as f32).collect();
+        let out = interleave(&[&a[..], &b[..], &c[..]], rows);
+        assert_eq!(out.len(), 3 * rows);
+        for i in 0..rows {
+            assert_eq!(out[3 * i..3 * i + 3], [a[i], b[i], c[i]], "row {i}");
+        }
+    }
+
+    #[test]
+    fn finite_values_zeroes_and_reports_null_nan_and_infinite_rows() {
+        let clean = Float32Chunked::from_slice("x".into(), &[1.0, 2.0]);
+        let (values, bad) = finite_values(&clean);
+        assert!(matches!(values, std::borrow::Cow::Borrowed(_)));
+        assert_eq!((&values[..], bad), (&[1.0f32, 2.0][..], vec![]));
+        let dirty = Float32Chunked::from_iter_options(
+            "x".into(),
+            [
+                Some(1.0),
+                None,
+                Some(f32::NAN),
+                Some(f32::INFINITY),
+                Some(5.0),
+            ]
+            .into_iter(),
+        );
+        let (values, bad) = finite_values(&dirty);
+        assert_eq!(&values[..], &[1.0, 0.0, 0.0, 0.0, 5.0]);
+        assert_eq!(bad, vec![1, 2, 3]);
     }
 
     #[test]
