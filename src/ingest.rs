@@ -70,20 +70,33 @@ pub enum FileProblem {
         expected: String,
     },
     #[error(
-        "column {column:?} has {count} null, NaN or infinite values (first at row {first_row})"
+        "column {column:?} has {count} null, NaN or infinite values (first at row {first_row}{})",
+        row_id_note(.first_row_id)
     )]
     BadValues {
         column: String,
         count: usize,
         first_row: usize,
+        /// The first bad row's `data.row_id` value, when the policy names one.
+        first_row_id: Option<String>,
     },
-    #[error("label {label} at row {row} is outside the classes {classes} ({count} such rows)")]
+    #[error(
+        "label {label} at row {row}{} is outside the classes {classes} ({count} such rows)",
+        row_id_note(.row_id)
+    )]
     LabelOutOfRange {
         label: String,
         row: usize,
+        row_id: Option<String>,
         count: usize,
         classes: String,
     },
+}
+
+fn row_id_note(row_id: &Option<String>) -> String {
+    row_id
+        .as_ref()
+        .map_or_else(String::new, |id| format!(", row id {id}"))
 }
 
 /// How the daemon remembers a file: more than its path, so a file replaced
@@ -381,6 +394,8 @@ pub struct Schema {
     pub timestamp: Option<String>,
     /// Optional instance-weight column.
     pub weight: Option<String>,
+    /// Optional row-id column: named in bad-row messages.
+    pub row_id: Option<String>,
     /// String label values in class order (empty: integer labels).
     pub class_names: Vec<String>,
     pub bad_rows: BadRows,
@@ -396,6 +411,7 @@ impl Schema {
             classes,
             timestamp: None,
             weight: None,
+            row_id: None,
             class_names: Vec::new(),
             bad_rows: BadRows::Quarantine,
         }
@@ -405,6 +421,7 @@ impl Schema {
         Schema {
             timestamp: policy.data.timestamp.clone(),
             weight: policy.data.weight.clone(),
+            row_id: policy.data.row_id.clone(),
             class_names: policy.data.classes.clone(),
             bad_rows: policy.data.bad_rows,
             ..Schema::new(features, label, classes)
@@ -451,6 +468,7 @@ impl Schema {
         columns.push(self.label.clone());
         columns.extend(self.timestamp.iter().cloned());
         columns.extend(self.weight.iter().cloned());
+        columns.extend(self.row_id.iter().cloned());
         columns
     }
 }
@@ -510,6 +528,8 @@ pub fn column_names(path: &Path) -> Result<Vec<String>, FileProblem> {
 pub struct Batch {
     pub data: Dataset,
     pub dropped: usize,
+    /// Why the first rows were dropped (for the `file_ingested` event).
+    pub first_dropped: Option<FileProblem>,
 }
 
 /// An open Parquet file whose footer, columns and types have been checked,
@@ -696,6 +716,13 @@ fn check_types(
         return Err(wrong(&schema.label, dtype, what));
     }
     types.insert(schema.label.clone(), dtype.to_string());
+    if let Some(id) = &schema.row_id {
+        let dtype = column(df, id)?.dtype();
+        if !(dtype.is_integer() || dtype.is_string()) {
+            return Err(wrong(id, dtype, "integers or strings (a row id)"));
+        }
+        types.insert(id.clone(), dtype.to_string());
+    }
     if let Some(ts) = &schema.timestamp {
         let dtype = column(df, ts)?.dtype();
         if !(matches!(dtype, DataType::Datetime(..)) || dtype.is_primitive_numeric()) {
@@ -710,6 +737,8 @@ fn check_types(
 struct RowFilter {
     keep: Vec<bool>,
     rule: BadRows,
+    /// The first reason rows were dropped (with `BadRows::Drop`).
+    first_problem: Option<FileProblem>,
 }
 
 impl RowFilter {
@@ -725,6 +754,7 @@ impl RowFilter {
                 for &r in rows {
                     self.keep[r] = false;
                 }
+                self.first_problem.get_or_insert(problem);
                 Ok(())
             }
         }
@@ -743,11 +773,24 @@ fn convert(
     let mut filter = RowFilter {
         keep: vec![true; n],
         rule: schema.bad_rows,
+        first_problem: None,
     };
-    let bad_values = |column: &str, bad: &[usize]| FileProblem::BadValues {
-        column: column.to_string(),
-        count: bad.len(),
-        first_row: first_row + bad.first().copied().unwrap_or(0),
+    let row_id = |row: usize| -> Option<String> {
+        let col = df.column(schema.row_id.as_deref()?).ok()?;
+        Some(match col.get(row).ok()? {
+            AnyValue::String(s) => s.to_string(),
+            AnyValue::StringOwned(s) => s.to_string(),
+            v => v.to_string(),
+        })
+    };
+    let bad_values = |column: &str, bad: &[usize]| {
+        let first = bad.first().copied().unwrap_or(0);
+        FileProblem::BadValues {
+            column: column.to_string(),
+            count: bad.len(),
+            first_row: first_row + first,
+            first_row_id: if bad.is_empty() { None } else { row_id(first) },
+        }
     };
     let mut cast = Vec::with_capacity(width);
     for name in &schema.features {
@@ -774,6 +817,7 @@ fn convert(
             FileProblem::LabelOutOfRange {
                 label: label.clone(),
                 row: first_row + row,
+                row_id: row_id(*row),
                 count: rows.len(),
                 classes,
             },
@@ -811,7 +855,11 @@ fn convert(
     if dropped > 0 {
         data = keep_rows(&data, &filter.keep);
     }
-    Ok(Batch { data, dropped })
+    Ok(Batch {
+        data,
+        dropped,
+        first_dropped: filter.first_problem,
+    })
 }
 
 fn keep_rows(data: &Dataset, keep: &[bool]) -> Dataset {
@@ -1400,7 +1448,8 @@ mod tests {
             FileProblem::BadValues {
                 column: "a".into(),
                 count: 1,
-                first_row: 1
+                first_row: 1,
+                first_row_id: None,
             }
         );
 
@@ -1645,7 +1694,8 @@ mod tests {
             FileProblem::BadValues {
                 column: "a".into(),
                 count: 1,
-                first_row: 1
+                first_row: 1,
+                first_row_id: None,
             }
         );
         s.bad_rows = BadRows::Drop;
@@ -1661,6 +1711,80 @@ mod tests {
         let e = ParquetFile::open(&p, s, &recorded, 10).err().unwrap();
         assert!(
             matches!(&e, FileProblem::WrongType { column, found, expected } if column == "y" && found == "str" && expected.contains("i64")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn row_ids_name_bad_rows_and_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.parquet");
+        write(
+            &p,
+            vec![
+                Column::new("id".into(), ["r-10", "r-11", "r-12"]),
+                Column::new("a".into(), [1.0f32, 2.0, f32::NAN]),
+                Column::new("b".into(), [1.0f32, 2.0, 3.0]),
+                Column::new("y".into(), [0i64, 7, 1]),
+            ],
+        );
+        let mut s = schema();
+        s.row_id = Some("id".into());
+        let e = read_file(&p, &s).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "column \"a\" has 1 null, NaN or infinite values (first at row 2, row id r-12)"
+        );
+        // Dropping keeps the first reason, with its row id, for the event.
+        s.bad_rows = BadRows::Drop;
+        let file = ParquetFile::open(&p, s.clone(), &BTreeMap::new(), 10).unwrap();
+        let b = file.read_batch(0).unwrap();
+        assert_eq!((b.dropped, b.data.labels.clone()), (2, vec![0]));
+        let first = b.first_dropped.unwrap().to_string();
+        assert!(first.contains("row id r-12"), "{first}");
+        // Integer ids; a label outside the classes is named by its id.
+        write(
+            &p,
+            vec![
+                Column::new("id".into(), [100i64, 101]),
+                Column::new("a".into(), [1.0f32, 2.0]),
+                Column::new("b".into(), [1.0f32, 2.0]),
+                Column::new("y".into(), [0i64, 7]),
+            ],
+        );
+        s.bad_rows = BadRows::Quarantine;
+        let e = read_file(&p, &s).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "label 7 at row 1, row id 101 is outside the classes 0..2 (1 such rows)"
+        );
+        // A file without the id column, or with ids of another type, is
+        // quarantined naming the column.
+        write(
+            &p,
+            vec![
+                Column::new("a".into(), [1.0f32]),
+                Column::new("b".into(), [1.0f32]),
+                Column::new("y".into(), [0i64]),
+            ],
+        );
+        let e = read_file(&p, &s).unwrap_err();
+        assert!(
+            matches!(&e, FileProblem::MissingColumn { column, .. } if column == "id"),
+            "{e}"
+        );
+        write(
+            &p,
+            vec![
+                Column::new("id".into(), [1.5f64]),
+                Column::new("a".into(), [1.0f32]),
+                Column::new("b".into(), [1.0f32]),
+                Column::new("y".into(), [0i64]),
+            ],
+        );
+        let e = read_file(&p, &s).unwrap_err();
+        assert!(
+            matches!(&e, FileProblem::WrongType { column, .. } if column == "id"),
             "{e}"
         );
     }
