@@ -16,7 +16,9 @@
 //! daemon's `ParquetFile` and bad-row checks, `predict_proba`, count
 //! correct); `monitor` adds what the daemon does per row after scoring:
 //! `RowOutcome`s fed to `Monitor::observe` (rolling window, per-class tally,
-//! the example policy's detectors).
+//! the example policy's detectors). Every pipeline runs twice per round:
+//! with libgomp's default wait policy and with `OMP_WAIT_POLICY=PASSIVE`
+//! (libtorch's idle OpenMP threads sleep instead of spinning).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -140,7 +142,10 @@ struct Side {
     correct: Option<u64>,
 }
 
-fn run_child(mut cmd: Command, threads: usize, side: &mut Side, name: &str) {
+fn run_child(mut cmd: Command, threads: usize, passive: bool, side: &mut Side, name: &str) {
+    if passive {
+        cmd.env("OMP_WAIT_POLICY", "PASSIVE");
+    }
     let out = cmd
         .env("POLARS_MAX_THREADS", threads.to_string())
         .output()
@@ -211,8 +216,30 @@ fn main() {
 
     let me = std::env::current_exe().expect("current exe");
     let peer_script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peer/ingest_score.py");
-    let (mut accuracy, mut monitored, mut peer) =
-        (Side::default(), Side::default(), Side::default());
+    // Each pipeline with libgomp's default wait policy (idle OpenMP threads
+    // spin for a while) and with OMP_WAIT_POLICY=PASSIVE (they sleep): on a
+    // busy machine the spinning threads take CPU from polars' readers.
+    let mut sides: Vec<(String, bool, Side)> = Vec::new();
+    for passive in [false, true] {
+        let policy = if passive { "PASSIVE" } else { "default" };
+        for name in [
+            "driftd: read + score + accuracy",
+            "driftd: read + score + Monitor::observe",
+        ]
+        .into_iter()
+        .chain(
+            python
+                .iter()
+                .map(|_| "polars-python + PyTorch: read + score + accuracy"),
+        ) {
+            sides.push((
+                format!("{name} (OMP wait {policy})"),
+                passive,
+                Side::default(),
+            ));
+        }
+    }
+    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let child_args = |mode: &str| {
         let mut cmd = Command::new(&me);
         cmd.env(CHILD_ENV, "1")
@@ -223,18 +250,30 @@ fn main() {
         cmd
     };
     for _ in 0..runs {
-        run_child(child_args("accuracy"), threads, &mut accuracy, "driftd");
-        if let Some(py) = &python {
-            let mut cmd = Command::new(py);
-            cmd.arg(peer_script)
-                .arg(&data_dir)
-                .arg(&model_path)
-                .arg(threads.to_string());
-            run_child(cmd, threads, &mut peer, "python peer");
+        for (name, passive, side) in &mut sides {
+            let cmd = if name.starts_with("polars-python") {
+                let mut cmd = Command::new(python.as_ref().expect("peer side"));
+                cmd.arg(peer_script)
+                    .arg(&data_dir)
+                    .arg(&model_path)
+                    .arg(threads.to_string());
+                cmd
+            } else if name.contains("Monitor") {
+                child_args("monitor")
+            } else {
+                child_args("accuracy")
+            };
+            run_child(cmd, threads, *passive, side, name);
         }
-        run_child(child_args("monitor"), threads, &mut monitored, "driftd");
     }
-    if let (Some(a), Some(b)) = (accuracy.correct, peer.correct) {
+    let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let correct = |prefix: &str| {
+        sides
+            .iter()
+            .find(|(n, _, _)| n.starts_with(prefix))
+            .and_then(|(_, _, s)| s.correct)
+    };
+    if let (Some(a), Some(b)) = (correct("driftd"), correct("polars-python")) {
         // The same weights on the same rows: predictions may differ only
         // where a probability sits within float rounding of 0.5.
         let diff = a.abs_diff(b) as f64 / rows as f64;
@@ -246,6 +285,12 @@ fn main() {
         "ingest + score + metric update: {rows} rows in {n_files} Parquet files, \
          reference model, {threads} threads (libtorch, polars), median of {runs} alternating runs"
     );
+    let load = |l: &str| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    println!(
+        "load average before: {}, after: {} (other processes share the cores)",
+        load(&load_before),
+        load(&load_after)
+    );
     println!();
     println!("| pipeline | rows/s | peak RSS (MiB) |");
     println!("|---|---|---|");
@@ -256,16 +301,26 @@ fn main() {
             mib(median(s.peak_rss_kb.clone()))
         )
     };
-    row("driftd: read + score + accuracy", &accuracy);
-    row("driftd: read + score + Monitor::observe", &monitored);
-    if python.is_some() {
-        row("polars-python + PyTorch: read + score + accuracy", &peer);
-        println!();
-        println!(
-            "driftd / peer (accuracy pipelines): {:.2}",
-            median(accuracy.rows_per_sec.clone()) / median(peer.rows_per_sec.clone())
-        );
-    } else {
+    for (name, _, side) in &sides {
+        row(name, side);
+    }
+    let rate = |prefix: &str, passive: bool| {
+        sides
+            .iter()
+            .find(|(n, p, _)| n.starts_with(prefix) && *p == passive)
+            .map(|(_, _, s)| median(s.rows_per_sec.clone()))
+    };
+    println!();
+    for passive in [false, true] {
+        if let (Some(d), Some(p)) = (rate("driftd", passive), rate("polars-python", passive)) {
+            let policy = if passive { "PASSIVE" } else { "default" };
+            println!(
+                "driftd / peer (accuracy pipelines, OMP wait {policy}): {:.2}",
+                d / p
+            );
+        }
+    }
+    if python.is_none() {
         println!("(no peer: set DRIFTD_PYTHON to a Python with polars, torch, safetensors)");
     }
 }
