@@ -3,7 +3,7 @@
 #
 #   scripts/bootstrap.sh            libtorch for the build (skipped when LIBTORCH is set)
 #   scripts/bootstrap.sh --python   also the Python side the tests need (torch, safetensors,
-#                                   pyarrow, numpy, prometheus_client), even when LIBTORCH is set
+#                                   pyarrow, numpy, prometheus_client, polars), even when LIBTORCH is set
 #
 # The venv is $DRIFTD_VENV, or .venv in the repository. It holds PyPI's
 # torch==2.13.0 wheel (the libtorch tch 0.26 expects). `.libtorch` is pointed
@@ -29,12 +29,12 @@ if [[ ! -e "$marker" ]]; then
     echo "bootstrap: installing torch==$torch_version into $venv (about 5 GB, a few minutes)" >&2
     python3 -m venv "$venv"
     "$venv/bin/pip" install --disable-pip-version-check -q \
-        "torch==$torch_version" safetensors numpy pyarrow prometheus_client
+        "torch==$torch_version" safetensors numpy pyarrow prometheus_client polars
     touch "$marker"
 fi
 # Added after the first release of this script: venvs made before it lack it.
-if [[ $want_python == 1 ]] && ! "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
-    "$venv/bin/pip" install --disable-pip-version-check -q prometheus_client
+if [[ $want_python == 1 ]] && ! "$venv/bin/python" -c 'import prometheus_client, polars' 2>/dev/null; then
+    "$venv/bin/pip" install --disable-pip-version-check -q prometheus_client polars
 fi
 
 torch_dir=$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null | tail -n 1)

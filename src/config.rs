@@ -148,6 +148,9 @@ pub struct DataConfig {
     pub timestamp: Option<String>,
     /// Optional per-row instance weight column (non-negative numbers).
     pub weight: Option<String>,
+    /// Optional row-id column (integers or strings): checked to exist and
+    /// named in bad-row messages.
+    pub row_id: Option<String>,
     /// How often the directory is rescanned, in milliseconds.
     pub poll_interval_ms: u64,
     /// When the registry is empty, version 1 is trained on this many rows.
@@ -191,6 +194,7 @@ impl Default for DataConfig {
             exclude: Vec::new(),
             timestamp: None,
             weight: None,
+            row_id: None,
             poll_interval_ms: 1000,
             initial_rows: 1000,
             recursive: false,
@@ -825,6 +829,7 @@ impl Policy {
         for (key, col) in [
             ("data.timestamp", &self.data.timestamp),
             ("data.weight", &self.data.weight),
+            ("data.row_id", &self.data.row_id),
         ] {
             if let Some(c) = col {
                 if *c == self.data.label {
@@ -1122,6 +1127,7 @@ impl Policy {
                         && **c != self.data.label
                         && Some(*c) != self.data.timestamp.as_ref()
                         && Some(*c) != self.data.weight.as_ref()
+                        && Some(*c) != self.data.row_id.as_ref()
                         && !self.data.exclude.contains(c)
                 })
                 .cloned()
@@ -1312,6 +1318,23 @@ mod tests {
         let p = Policy::parse("[data]\nfeatures = [\"a\", \"b\"]\n").unwrap();
         assert_eq!(p.training.learning_rate, 0.01);
         assert_eq!(p.monitor.window, 500);
+    }
+
+    #[test]
+    fn row_id_is_neither_label_nor_feature() {
+        let p = Policy::parse("[data]\nfeatures = \"f*\"\nrow_id = \"fid\"\n").unwrap();
+        let columns = ["f0", "fid", "f1", "label"].map(String::from);
+        assert_eq!(p.select_features(&columns), ["f0", "f1"]);
+        let diags =
+            Policy::parse("[data]\nfeatures = [\"a\", \"b\"]\nrow_id = \"b\"\n").unwrap_err();
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.key == "data.row_id" && d.line == Some(3)),
+            "{diags:?}"
+        );
+        let diags = Policy::parse("[data]\nfeatures = [\"a\"]\nrow_id = \"label\"\n").unwrap_err();
+        assert!(diags.iter().any(|d| d.key == "data.row_id"), "{diags:?}");
     }
 
     #[test]

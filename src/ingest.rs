@@ -70,20 +70,33 @@ pub enum FileProblem {
         expected: String,
     },
     #[error(
-        "column {column:?} has {count} null, NaN or infinite values (first at row {first_row})"
+        "column {column:?} has {count} null, NaN or infinite values (first at row {first_row}{})",
+        row_id_note(.first_row_id)
     )]
     BadValues {
         column: String,
         count: usize,
         first_row: usize,
+        /// The first bad row's `data.row_id` value, when the policy names one.
+        first_row_id: Option<String>,
     },
-    #[error("label {label} at row {row} is outside the classes {classes} ({count} such rows)")]
+    #[error(
+        "label {label} at row {row}{} is outside the classes {classes} ({count} such rows)",
+        row_id_note(.row_id)
+    )]
     LabelOutOfRange {
         label: String,
         row: usize,
+        row_id: Option<String>,
         count: usize,
         classes: String,
     },
+}
+
+fn row_id_note(row_id: &Option<String>) -> String {
+    row_id
+        .as_ref()
+        .map_or_else(String::new, |id| format!(", row id {id}"))
 }
 
 /// How the daemon remembers a file: more than its path, so a file replaced
@@ -381,6 +394,8 @@ pub struct Schema {
     pub timestamp: Option<String>,
     /// Optional instance-weight column.
     pub weight: Option<String>,
+    /// Optional row-id column: named in bad-row messages.
+    pub row_id: Option<String>,
     /// String label values in class order (empty: integer labels).
     pub class_names: Vec<String>,
     pub bad_rows: BadRows,
@@ -396,6 +411,7 @@ impl Schema {
             classes,
             timestamp: None,
             weight: None,
+            row_id: None,
             class_names: Vec::new(),
             bad_rows: BadRows::Quarantine,
         }
@@ -405,6 +421,7 @@ impl Schema {
         Schema {
             timestamp: policy.data.timestamp.clone(),
             weight: policy.data.weight.clone(),
+            row_id: policy.data.row_id.clone(),
             class_names: policy.data.classes.clone(),
             bad_rows: policy.data.bad_rows,
             ..Schema::new(features, label, classes)
@@ -451,6 +468,7 @@ impl Schema {
         columns.push(self.label.clone());
         columns.extend(self.timestamp.iter().cloned());
         columns.extend(self.weight.iter().cloned());
+        columns.extend(self.row_id.iter().cloned());
         columns
     }
 }
@@ -510,6 +528,8 @@ pub fn column_names(path: &Path) -> Result<Vec<String>, FileProblem> {
 pub struct Batch {
     pub data: Dataset,
     pub dropped: usize,
+    /// Why the first rows were dropped (for the `file_ingested` event).
+    pub first_dropped: Option<FileProblem>,
 }
 
 /// An open Parquet file whose footer, columns and types have been checked,
@@ -696,6 +716,13 @@ fn check_types(
         return Err(wrong(&schema.label, dtype, what));
     }
     types.insert(schema.label.clone(), dtype.to_string());
+    if let Some(id) = &schema.row_id {
+        let dtype = column(df, id)?.dtype();
+        if !(dtype.is_integer() || dtype.is_string()) {
+            return Err(wrong(id, dtype, "integers or strings (a row id)"));
+        }
+        types.insert(id.clone(), dtype.to_string());
+    }
     if let Some(ts) = &schema.timestamp {
         let dtype = column(df, ts)?.dtype();
         if !(matches!(dtype, DataType::Datetime(..)) || dtype.is_primitive_numeric()) {
@@ -710,6 +737,8 @@ fn check_types(
 struct RowFilter {
     keep: Vec<bool>,
     rule: BadRows,
+    /// The first reason rows were dropped (with `BadRows::Drop`).
+    first_problem: Option<FileProblem>,
 }
 
 impl RowFilter {
@@ -725,6 +754,7 @@ impl RowFilter {
                 for &r in rows {
                     self.keep[r] = false;
                 }
+                self.first_problem.get_or_insert(problem);
                 Ok(())
             }
         }
@@ -743,20 +773,36 @@ fn convert(
     let mut filter = RowFilter {
         keep: vec![true; n],
         rule: schema.bad_rows,
+        first_problem: None,
     };
-    let bad_values = |column: &str, bad: &[usize]| FileProblem::BadValues {
-        column: column.to_string(),
-        count: bad.len(),
-        first_row: first_row + bad.first().copied().unwrap_or(0),
+    let row_id = |row: usize| -> Option<String> {
+        let col = df.column(schema.row_id.as_deref()?).ok()?;
+        Some(match col.get(row).ok()? {
+            AnyValue::String(s) => s.to_string(),
+            AnyValue::StringOwned(s) => s.to_string(),
+            v => v.to_string(),
+        })
     };
-    let mut features = vec![0.0f32; n * width];
-    for (j, name) in schema.features.iter().enumerate() {
-        let (values, bad) = number_values(df, name)?;
-        filter.bad(&bad, bad_values(name, &bad))?;
-        for (i, v) in values.into_iter().enumerate() {
-            features[i * width + j] = v;
+    let bad_values = |column: &str, bad: &[usize]| {
+        let first = bad.first().copied().unwrap_or(0);
+        FileProblem::BadValues {
+            column: column.to_string(),
+            count: bad.len(),
+            first_row: first_row + first,
+            first_row_id: if bad.is_empty() { None } else { row_id(first) },
         }
+    };
+    let mut cast = Vec::with_capacity(width);
+    for name in &schema.features {
+        cast.push(f32_column(df, name)?);
     }
+    let mut columns = Vec::with_capacity(width);
+    for (name, ca) in schema.features.iter().zip(&cast) {
+        let (values, bad) = finite_values(ca);
+        filter.bad(&bad, bad_values(name, &bad))?;
+        columns.push(values);
+    }
+    let features = interleave(&columns, n);
     let (labels, bad_labels, out_of_range) = label_values(df, schema)?;
     filter.bad(&bad_labels, bad_values(&schema.label, &bad_labels))?;
     if let Some((row, label)) = out_of_range.first() {
@@ -771,6 +817,7 @@ fn convert(
             FileProblem::LabelOutOfRange {
                 label: label.clone(),
                 row: first_row + row,
+                row_id: row_id(*row),
                 count: rows.len(),
                 classes,
             },
@@ -784,7 +831,8 @@ fn convert(
     }
     let mut weights = vec![1.0f32; n];
     if let Some(w) = &schema.weight {
-        let (values, mut bad) = number_values(df, w)?;
+        let ca = f32_column(df, w)?;
+        let (values, mut bad) = finite_values(&ca);
         bad.extend(
             values
                 .iter()
@@ -794,7 +842,7 @@ fn convert(
         );
         bad.sort_unstable();
         filter.bad(&bad, bad_values(w, &bad))?;
-        weights = values;
+        weights = values.into_owned();
     }
     let mut data = Dataset {
         width,
@@ -807,7 +855,11 @@ fn convert(
     if dropped > 0 {
         data = keep_rows(&data, &filter.keep);
     }
-    Ok(Batch { data, dropped })
+    Ok(Batch {
+        data,
+        dropped,
+        first_dropped: filter.first_problem,
+    })
 }
 
 fn keep_rows(data: &Dataset, keep: &[bool]) -> Dataset {
@@ -834,16 +886,27 @@ fn column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Column, FileProblem> 
     })
 }
 
-/// A numeric or boolean column as f32, with the rows that are null, NaN or
-/// infinite (their value is 0).
-fn number_values(df: &DataFrame, name: &str) -> Result<(Vec<f32>, Vec<usize>), FileProblem> {
-    let col = column(df, name)?;
-    let cast = col
+/// A numeric or boolean column as one f32 chunk (a no-op for a
+/// single-chunk float column).
+fn f32_column(df: &DataFrame, name: &str) -> Result<Float32Chunked, FileProblem> {
+    let cast = column(df, name)?
         .cast(&DataType::Float32)
         .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
     let ca = cast
         .f32()
         .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
+    Ok(ca.rechunk().into_owned())
+}
+
+/// The values of a single-chunk f32 column, with the rows that are null,
+/// NaN or infinite (their value is 0). Without nulls the values are
+/// borrowed and checked in one vectorizable pass.
+fn finite_values(ca: &Float32Chunked) -> (std::borrow::Cow<'_, [f32]>, Vec<usize>) {
+    if let Ok(values) = ca.cont_slice() {
+        if values.iter().all(|x| x.is_finite()) {
+            return (std::borrow::Cow::Borrowed(values), Vec::new());
+        }
+    }
     let mut out = Vec::with_capacity(ca.len());
     let mut bad = Vec::new();
     for (i, v) in ca.iter().enumerate() {
@@ -855,7 +918,29 @@ fn number_values(df: &DataFrame, name: &str) -> Result<(Vec<f32>, Vec<usize>), F
             }
         }
     }
-    Ok((out, bad))
+    (std::borrow::Cow::Owned(out), bad)
+}
+
+/// Column-major values to row-major rows, a block of rows at a time so the
+/// rows being written stay in cache (a whole-column pass per feature would
+/// stream the batch through memory once per feature).
+fn interleave(columns: &[impl AsRef<[f32]>], rows: usize) -> Vec<f32> {
+    const BLOCK: usize = 1024;
+    let width = columns.len();
+    let mut out = vec![0.0f32; rows * width];
+    for start in (0..rows).step_by(BLOCK) {
+        let end = (start + BLOCK).min(rows);
+        let block = &mut out[start * width..end * width];
+        for (j, column) in columns.iter().enumerate() {
+            for (row, &v) in block
+                .chunks_exact_mut(width)
+                .zip(&column.as_ref()[start..end])
+            {
+                row[j] = v;
+            }
+        }
+    }
+    out
 }
 
 /// Labels as class indices; rows with a null label; rows whose label is
@@ -893,7 +978,14 @@ fn label_values(
         return Ok((labels, nulls, outside));
     }
     let cast = col.cast(&DataType::Int64).map_err(polars_err)?;
-    for (row, v) in cast.i64().map_err(polars_err)?.iter().enumerate() {
+    let ca = cast.i64().map_err(polars_err)?.rechunk();
+    if let Ok(values) = ca.cont_slice() {
+        // No nulls: one pass over the values.
+        if values.iter().all(|l| (0..schema.classes).contains(l)) {
+            return Ok((values.to_vec(), nulls, outside));
+        }
+    }
+    for (row, v) in ca.iter().enumerate() {
         match v {
             Some(label) if (0..schema.classes).contains(&label) => labels.push(label),
             Some(label) => {
@@ -1244,6 +1336,41 @@ mod tests {
     }
 
     #[test]
+    fn interleave_makes_rows_across_block_boundaries() {
+        let rows = 2 * 1024 + 3;
+        let a: Vec<f32> = (0..rows).map(|i| i as f32).collect();
+        let b: Vec<f32> = (0..rows).map(|i| -(i as f32)).collect();
+        let c: Vec<f32> = (0..rows).map(|i| (i % 7) as f32).collect();
+        let out = interleave(&[&a[..], &b[..], &c[..]], rows);
+        assert_eq!(out.len(), 3 * rows);
+        for i in 0..rows {
+            assert_eq!(out[3 * i..3 * i + 3], [a[i], b[i], c[i]], "row {i}");
+        }
+    }
+
+    #[test]
+    fn finite_values_zeroes_and_reports_null_nan_and_infinite_rows() {
+        let clean = Float32Chunked::from_slice("x".into(), &[1.0, 2.0]);
+        let (values, bad) = finite_values(&clean);
+        assert!(matches!(values, std::borrow::Cow::Borrowed(_)));
+        assert_eq!((&values[..], bad), (&[1.0f32, 2.0][..], vec![]));
+        let dirty = Float32Chunked::from_iter_options(
+            "x".into(),
+            [
+                Some(1.0),
+                None,
+                Some(f32::NAN),
+                Some(f32::INFINITY),
+                Some(5.0),
+            ]
+            .into_iter(),
+        );
+        let (values, bad) = finite_values(&dirty);
+        assert_eq!(&values[..], &[1.0, 0.0, 0.0, 0.0, 5.0]);
+        assert_eq!(bad, vec![1, 2, 3]);
+    }
+
+    #[test]
     fn reads_columns_in_any_order_and_converts_types() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.parquet");
@@ -1321,7 +1448,8 @@ mod tests {
             FileProblem::BadValues {
                 column: "a".into(),
                 count: 1,
-                first_row: 1
+                first_row: 1,
+                first_row_id: None,
             }
         );
 
@@ -1566,7 +1694,8 @@ mod tests {
             FileProblem::BadValues {
                 column: "a".into(),
                 count: 1,
-                first_row: 1
+                first_row: 1,
+                first_row_id: None,
             }
         );
         s.bad_rows = BadRows::Drop;
@@ -1582,6 +1711,80 @@ mod tests {
         let e = ParquetFile::open(&p, s, &recorded, 10).err().unwrap();
         assert!(
             matches!(&e, FileProblem::WrongType { column, found, expected } if column == "y" && found == "str" && expected.contains("i64")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn row_ids_name_bad_rows_and_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.parquet");
+        write(
+            &p,
+            vec![
+                Column::new("id".into(), ["r-10", "r-11", "r-12"]),
+                Column::new("a".into(), [1.0f32, 2.0, f32::NAN]),
+                Column::new("b".into(), [1.0f32, 2.0, 3.0]),
+                Column::new("y".into(), [0i64, 7, 1]),
+            ],
+        );
+        let mut s = schema();
+        s.row_id = Some("id".into());
+        let e = read_file(&p, &s).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "column \"a\" has 1 null, NaN or infinite values (first at row 2, row id r-12)"
+        );
+        // Dropping keeps the first reason, with its row id, for the event.
+        s.bad_rows = BadRows::Drop;
+        let file = ParquetFile::open(&p, s.clone(), &BTreeMap::new(), 10).unwrap();
+        let b = file.read_batch(0).unwrap();
+        assert_eq!((b.dropped, b.data.labels.clone()), (2, vec![0]));
+        let first = b.first_dropped.unwrap().to_string();
+        assert!(first.contains("row id r-12"), "{first}");
+        // Integer ids; a label outside the classes is named by its id.
+        write(
+            &p,
+            vec![
+                Column::new("id".into(), [100i64, 101]),
+                Column::new("a".into(), [1.0f32, 2.0]),
+                Column::new("b".into(), [1.0f32, 2.0]),
+                Column::new("y".into(), [0i64, 7]),
+            ],
+        );
+        s.bad_rows = BadRows::Quarantine;
+        let e = read_file(&p, &s).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "label 7 at row 1, row id 101 is outside the classes 0..2 (1 such rows)"
+        );
+        // A file without the id column, or with ids of another type, is
+        // quarantined naming the column.
+        write(
+            &p,
+            vec![
+                Column::new("a".into(), [1.0f32]),
+                Column::new("b".into(), [1.0f32]),
+                Column::new("y".into(), [0i64]),
+            ],
+        );
+        let e = read_file(&p, &s).unwrap_err();
+        assert!(
+            matches!(&e, FileProblem::MissingColumn { column, .. } if column == "id"),
+            "{e}"
+        );
+        write(
+            &p,
+            vec![
+                Column::new("id".into(), [1.5f64]),
+                Column::new("a".into(), [1.0f32]),
+                Column::new("b".into(), [1.0f32]),
+                Column::new("y".into(), [0i64]),
+            ],
+        );
+        let e = read_file(&p, &s).unwrap_err();
+        assert!(
+            matches!(&e, FileProblem::WrongType { column, .. } if column == "id"),
             "{e}"
         );
     }

@@ -726,7 +726,8 @@ impl Daemon {
         if file.replaced {
             warn!(file = %file.name, "file was replaced with different content; ingesting it as a new file");
         }
-        let (rows, dropped, file_accuracy) = match self.read_and_absorb(&file).await {
+        let (rows, dropped, first_dropped, file_accuracy) = match self.read_and_absorb(&file).await
+        {
             Ok(r) => r,
             Err(problem) => {
                 let name = &file.name;
@@ -770,6 +771,7 @@ impl Daemon {
             file = %name,
             rows,
             dropped_rows = dropped,
+            first_dropped = first_dropped.map(|p| p.to_string()),
             live_version = ?self.status.live_version,
             rolling_accuracy = ?self.monitor.rolling_accuracy(),
             "ingested {name}: {rows} rows"
@@ -777,13 +779,14 @@ impl Daemon {
     }
 
     /// Reads a file batch by batch and absorbs its rows; returns the rows
-    /// kept, the rows dropped and the file's accuracy (when scored). A file
+    /// kept, the rows dropped (and why the first were), and the file's
+    /// accuracy (when scored). A file
     /// of several batches is checked whole before any row is used, so a
     /// problem in a late batch never leaves the early ones counted.
     async fn read_and_absorb(
         &mut self,
         file: &NewFile,
-    ) -> Result<(usize, usize, Option<f64>), FileProblem> {
+    ) -> Result<(usize, usize, Option<FileProblem>, Option<f64>), FileProblem> {
         if let Some(problem) = &file.problem {
             return Err(problem.clone());
         }
@@ -807,6 +810,7 @@ impl Daemon {
             });
         }
         let (mut dropped, mut scored, mut correct) = (0, 0usize, 0.0);
+        let mut first_dropped = None;
         for i in 0..batches {
             let batch = match first.take() {
                 Some(b) => b,
@@ -816,6 +820,7 @@ impl Daemon {
                 }
             };
             dropped += batch.dropped;
+            first_dropped = first_dropped.or(batch.first_dropped);
             let n = batch.data.len();
             if n == 0 {
                 continue;
@@ -828,7 +833,7 @@ impl Daemon {
         self.ingestor.schema.get_or_insert(opened.schema.clone());
         self.ingestor.record_types(&opened.types);
         let accuracy = (scored > 0).then(|| correct / scored as f64);
-        Ok((kept, dropped, accuracy))
+        Ok((kept, dropped, first_dropped, accuracy))
     }
 
     fn commit(&mut self, file: &NewFile, outcome: Outcome) {

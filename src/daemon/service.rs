@@ -37,6 +37,7 @@ const RESTART_REQUIRED: &[&str] = &[
     "data.exclude",
     "data.timestamp",
     "data.weight",
+    "data.row_id",
     "model",
     "registry",
     "state",
@@ -96,6 +97,7 @@ pub fn merge_live(old: &Policy, new: &Policy) -> Policy {
     merged.data.exclude = old.data.exclude.clone();
     merged.data.timestamp = old.data.timestamp.clone();
     merged.data.weight = old.data.weight.clone();
+    merged.data.row_id = old.data.row_id.clone();
     merged.model = old.model.clone();
     merged.registry = old.registry.clone();
     merged.state = old.state.clone();
