@@ -250,7 +250,7 @@ impl DemoSummary {
             out.push_str("  none\n");
         }
         for a in &self.alerts {
-            let severity = format!("{:?}", a.severity).to_lowercase();
+            let severity = a.severity.as_str();
             if a.kind == "input" {
                 let moved: Vec<String> = a
                     .features

@@ -29,6 +29,16 @@ pub enum Severity {
     Drift,
 }
 
+impl Severity {
+    /// The name in logs, status and metrics (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Drift => "drift",
+        }
+    }
+}
+
 /// A detector over the stream of per-row errors of the live model.
 pub trait Detector: Send + fmt::Debug {
     /// Feeds one row: `error` is true when the live model was wrong. Returns

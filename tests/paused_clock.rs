@@ -59,7 +59,7 @@ fn start(p: Policy, origin: DateTime<Utc>) -> Running {
     let (trig_tx, trig_rx) = mpsc::channel::<Trigger>(4);
     let (status_tx, status) = watch::channel(Status::default());
     let (stop, stop_rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(daemon::run_with_clock(
+    let task = tokio::spawn(daemon::run_with(
         p,
         Clock::starting_at(origin),
         async {
@@ -68,6 +68,7 @@ fn start(p: Policy, origin: DateTime<Utc>) -> Running {
         trig_tx,
         trig_rx,
         status_tx,
+        daemon::service::Service::default(),
     ));
     Running { stop, status, task }
 }

@@ -41,8 +41,11 @@ def build(seed):
     return net
 
 
-def fit(net, x, y, lr, epochs, seed):
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+def fit(net, x, y, lr, epochs, seed, params=None):
+    """SGD with momentum, batch 32, reshuffled every epoch; `params` (default:
+    all of `net`'s) are the ones trained."""
+    params = net.parameters() if params is None else params
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.9)
     g = torch.Generator().manual_seed(seed + 1000)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     n = len(y)

@@ -53,23 +53,7 @@ def graft(base, x, y, seed):
         out.bias.zero_()
     net = torch.nn.Sequential(*frozen, hidden, torch.nn.ReLU(), out)
     head = torch.nn.Sequential(hidden, torch.nn.ReLU(), out)
-    fit_params(net, head.parameters(), x, y, 0.01, 150, seed)
-    return net
-
-
-def fit_params(net, params, x, y, lr, epochs, seed):
-    opt = torch.optim.SGD(params, lr=lr, momentum=0.9)
-    g = torch.Generator().manual_seed(seed + 1000)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    n = len(y)
-    for _ in range(epochs):
-        perm = torch.randperm(n, generator=g)
-        for s in range(0, n, 32):
-            idx = perm[s:s + 32]
-            opt.zero_grad()
-            loss = loss_fn(net(x[idx])[:, 0], y[idx])
-            loss.backward()
-            opt.step()
+    return fit(net, x, y, 0.01, 150, seed, params=head.parameters())
 
 
 def train(args):

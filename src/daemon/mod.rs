@@ -356,43 +356,21 @@ pub async fn run(
     triggers: mpsc::Receiver<Trigger>,
     status_tx: watch::Sender<Status>,
 ) -> Result<Status, DaemonError> {
-    run_with_clock(
+    run_with(
         policy,
         Clock::System,
         shutdown,
         triggers_tx,
         triggers,
         status_tx,
+        service::Service::default(),
     )
     .await
 }
 
-/// [`run`] on a given clock: tests pass a [`Clock::Paused`] and pause
-/// tokio's time, so days of schedule fires, cooldowns and daily caps pass
-/// in moments.
-pub async fn run_with_clock(
-    policy: Policy,
-    clock: Clock,
-    shutdown: impl Future<Output = ()>,
-    triggers_tx: mpsc::Sender<Trigger>,
-    triggers: mpsc::Receiver<Trigger>,
-    status_tx: watch::Sender<Status>,
-) -> Result<Status, DaemonError> {
-    let service = service::Service::default();
-    run_with(
-        policy,
-        clock,
-        shutdown,
-        triggers_tx,
-        triggers,
-        status_tx,
-        service,
-    )
-    .await
-}
-
-/// [`run`] as a service: systemd notifications and policy reloads, on a
-/// given clock.
+/// [`run`] as a service (systemd notifications and policy reloads) on a
+/// given clock: tests pass a [`Clock::Paused`] and pause tokio's time, so
+/// days of schedule fires, cooldowns and daily caps pass in moments.
 pub async fn run_with(
     policy: Policy,
     clock: Clock,
@@ -922,7 +900,6 @@ impl Daemon {
         for alert in alerts {
             // Global row number of the row that raised the alert.
             let at = first_new + (alert.rows_since_live - monitor_before);
-            self.count_alert(&alert);
             self.raise_alert(alert, at);
         }
         for check in input_checks {
@@ -1084,10 +1061,7 @@ impl Daemon {
 
     fn raise_input_alert(&mut self, alert: DriftAlert, moved: usize, from_row: u64) {
         let version = self.status.live_version.unwrap_or(0);
-        let severity = match alert.severity {
-            Severity::Warning => "warning",
-            Severity::Drift => "drift",
-        };
+        let severity = alert.severity.as_str();
         let named: Vec<String> = alert
             .features
             .iter()
@@ -1124,7 +1098,10 @@ impl Daemon {
         self.push_alert(alert);
     }
 
+    /// The one place every alert (error or input) is recorded: the status
+    /// and the metrics' per-detector counts.
     fn push_alert(&mut self, alert: DriftAlert) {
+        self.count_alert(&alert);
         self.status.alerts.push(alert);
         if self.status.alerts.len() > HISTORY_LIMIT {
             self.status.alerts.remove(0);
@@ -1133,10 +1110,7 @@ impl Daemon {
 
     fn raise_alert(&mut self, alert: DriftAlert, at_row: u64) {
         let version = self.status.live_version.unwrap_or(0);
-        let severity = match alert.severity {
-            Severity::Warning => "warning",
-            Severity::Drift => "drift",
-        };
+        let severity = alert.severity.as_str();
         let still = if alert.repeat > 0 { "still " } else { "" };
         let sentence = match alert.baseline {
             Some(b) => format!(

@@ -279,10 +279,7 @@ impl Daemon {
     }
 
     pub(super) fn count_alert(&mut self, alert: &crate::monitor::DriftAlert) {
-        let severity = match alert.severity {
-            crate::detect::Severity::Warning => "warning",
-            crate::detect::Severity::Drift => "drift",
-        };
+        let severity = alert.severity.as_str();
         *self
             .status
             .alerts_by_detector
