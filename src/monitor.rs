@@ -260,7 +260,6 @@ pub struct Monitor {
     config: MonitorConfig,
     version: Option<u64>,
     outcomes: VecDeque<RowOutcome>,
-    correct_in_window: usize,
     tally: Tally,
     /// Rows of the last `time_window_seconds`, newest last.
     timed: VecDeque<RowOutcome>,
@@ -286,7 +285,6 @@ impl Monitor {
             config: config.clone(),
             version,
             outcomes: VecDeque::with_capacity(config.window + 1),
-            correct_in_window: 0,
             tally: Tally::new(classes),
             timed: VecDeque::new(),
             timed_tally: Tally::new(classes),
@@ -328,7 +326,7 @@ impl Monitor {
         if self.outcomes.is_empty() {
             None
         } else {
-            Some(self.correct_in_window as f64 / self.outcomes.len() as f64)
+            Some(self.tally.correct as f64 / self.tally.rows as f64)
         }
     }
 
@@ -434,11 +432,9 @@ impl Monitor {
 
     fn push(&mut self, r: RowOutcome) {
         self.outcomes.push_back(r);
-        self.correct_in_window += r.correct() as usize;
         self.tally.apply(&r, 1);
         if self.outcomes.len() > self.config.window {
             let old = self.outcomes.pop_front().expect("non-empty");
-            self.correct_in_window -= old.correct() as usize;
             self.tally.apply(&old, -1);
         }
         self.rows_seen += 1;
