@@ -129,6 +129,28 @@ pub enum FeatureSpec {
     Pattern(String),
 }
 
+/// The served probability columns: one (binary models: the probability of
+/// class 1) or one per class, in class order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a column name (binary models: P(class 1)) or a list of one column per class"
+)]
+pub enum ServedProbability {
+    PositiveClass(String),
+    PerClass(Vec<String>),
+}
+
+impl ServedProbability {
+    /// The columns, in class order (one column: class 1's probability).
+    pub fn columns(&self) -> Vec<String> {
+        match self {
+            ServedProbability::PositiveClass(c) => vec![c.clone()],
+            ServedProbability::PerClass(list) => list.clone(),
+        }
+    }
+}
+
 impl Default for FeatureSpec {
     fn default() -> Self {
         FeatureSpec::List(Vec::new())
@@ -151,6 +173,12 @@ pub struct DataConfig {
     /// Optional row-id column (integers or strings): checked to exist and
     /// named in bad-row messages.
     pub row_id: Option<String>,
+    /// Optional: the class the deployed model served for each row (an
+    /// integer class, or one of `classes`). With it (or `probability`) the
+    /// monitor judges what was served instead of re-scoring the rows.
+    pub prediction: Option<String>,
+    /// Optional: the probabilities that were served.
+    pub probability: Option<ServedProbability>,
     /// How often the directory is rescanned, in milliseconds.
     pub poll_interval_ms: u64,
     /// When the registry is empty, version 1 is trained on this many rows.
@@ -195,6 +223,8 @@ impl Default for DataConfig {
             timestamp: None,
             weight: None,
             row_id: None,
+            prediction: None,
+            probability: None,
             poll_interval_ms: 1000,
             initial_rows: 1000,
             recursive: false,
@@ -826,11 +856,25 @@ impl Policy {
                 }
             }
         }
-        for (key, col) in [
-            ("data.timestamp", &self.data.timestamp),
-            ("data.weight", &self.data.weight),
-            ("data.row_id", &self.data.row_id),
-        ] {
+        let probability_columns = self
+            .data
+            .probability
+            .as_ref()
+            .map(ServedProbability::columns)
+            .unwrap_or_default();
+        let optional_columns = [
+            ("data.timestamp", self.data.timestamp.as_ref()),
+            ("data.weight", self.data.weight.as_ref()),
+            ("data.row_id", self.data.row_id.as_ref()),
+            ("data.prediction", self.data.prediction.as_ref()),
+        ]
+        .into_iter()
+        .chain(
+            probability_columns
+                .iter()
+                .map(|c| ("data.probability", Some(c))),
+        );
+        for (key, col) in optional_columns {
             if let Some(c) = col {
                 if *c == self.data.label {
                     err(key, format!("column {c:?} is the label"));
@@ -853,6 +897,28 @@ impl Policy {
                 "update.weighting.half_life_seconds",
                 "needs data.timestamp to name the event-time column".into(),
             );
+        }
+        match &self.data.probability {
+            Some(ServedProbability::PositiveClass(_)) if self.model.classes != 2 => err(
+                "data.probability",
+                format!(
+                    "one column is the probability of class 1 of a binary model, but model.classes is {}; name one column per class",
+                    self.model.classes
+                ),
+            ),
+            Some(ServedProbability::PerClass(list))
+                if list.len() as i64 != self.model.classes =>
+            {
+                err(
+                    "data.probability",
+                    format!(
+                        "names {} columns but model.classes is {}",
+                        list.len(),
+                        self.model.classes
+                    ),
+                )
+            }
+            _ => {}
         }
         if self.data.label.is_empty() {
             err("data.label", "must name the label column".into());
@@ -1128,6 +1194,12 @@ impl Policy {
                         && Some(*c) != self.data.timestamp.as_ref()
                         && Some(*c) != self.data.weight.as_ref()
                         && Some(*c) != self.data.row_id.as_ref()
+                        && Some(*c) != self.data.prediction.as_ref()
+                        && !self
+                            .data
+                            .probability
+                            .as_ref()
+                            .is_some_and(|p| p.columns().contains(c))
                         && !self.data.exclude.contains(c)
                 })
                 .cloned()
@@ -1318,6 +1390,42 @@ mod tests {
         let p = Policy::parse("[data]\nfeatures = [\"a\", \"b\"]\n").unwrap();
         assert_eq!(p.training.learning_rate, 0.01);
         assert_eq!(p.monitor.window, 500);
+    }
+
+    #[test]
+    fn served_columns_are_not_features_and_fit_the_classes() {
+        let p = Policy::parse(
+            "[data]\nfeatures = \"f*\"\nprediction = \"fp\"\nprobability = \"f_p1\"\n",
+        )
+        .unwrap();
+        let columns = ["f0", "fp", "f_p1", "f1", "label"].map(String::from);
+        assert_eq!(p.select_features(&columns), ["f0", "f1"]);
+        // One probability column is class 1's: binary models only.
+        let diags = Policy::parse(
+            "[model]\nclasses = 3\n[data]\nfeatures = [\"a\"]\nprobability = \"p\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.key == "data.probability" && d.line == Some(5)),
+            "{diags:?}"
+        );
+        let diags = Policy::parse(
+            "[model]\nclasses = 3\n[data]\nfeatures = [\"a\"]\nprobability = [\"p0\", \"p1\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            diags.iter().any(|d| d.key == "data.probability"
+                && d.message.contains("names 2 columns but model.classes is 3")),
+            "{diags:?}"
+        );
+        let diags =
+            Policy::parse("[data]\nfeatures = [\"a\", \"b\"]\nprediction = \"b\"\n").unwrap_err();
+        assert!(
+            diags.iter().any(|d| d.key == "data.prediction"),
+            "{diags:?}"
+        );
     }
 
     #[test]

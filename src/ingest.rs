@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{glob_match, BadRows, Policy};
 use crate::fsutil;
-use crate::model::Dataset;
+use crate::model::{self, Dataset};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -398,6 +398,11 @@ pub struct Schema {
     pub row_id: Option<String>,
     /// String label values in class order (empty: integer labels).
     pub class_names: Vec<String>,
+    /// Optional column of the class that was served.
+    pub prediction: Option<String>,
+    /// Served probability columns: none, class 1's (binary), or one per
+    /// class.
+    pub probability: Vec<String>,
     pub bad_rows: BadRows,
 }
 
@@ -413,6 +418,8 @@ impl Schema {
             weight: None,
             row_id: None,
             class_names: Vec::new(),
+            prediction: None,
+            probability: Vec::new(),
             bad_rows: BadRows::Quarantine,
         }
     }
@@ -423,6 +430,13 @@ impl Schema {
             weight: policy.data.weight.clone(),
             row_id: policy.data.row_id.clone(),
             class_names: policy.data.classes.clone(),
+            prediction: policy.data.prediction.clone(),
+            probability: policy
+                .data
+                .probability
+                .as_ref()
+                .map(crate::config::ServedProbability::columns)
+                .unwrap_or_default(),
             bad_rows: policy.data.bad_rows,
             ..Schema::new(features, label, classes)
         }
@@ -469,7 +483,14 @@ impl Schema {
         columns.extend(self.timestamp.iter().cloned());
         columns.extend(self.weight.iter().cloned());
         columns.extend(self.row_id.iter().cloned());
+        columns.extend(self.prediction.iter().cloned());
+        columns.extend(self.probability.iter().cloned());
         columns
+    }
+
+    /// Whether files carry what the deployed model served.
+    pub fn has_served(&self) -> bool {
+        self.prediction.is_some() || !self.probability.is_empty()
     }
 }
 
@@ -494,11 +515,8 @@ fn open_problem(e: io::Error) -> FileProblem {
 }
 
 /// Arrow types (by their Debug name prefix) that the polars build, with
-/// only its `parquet` and `dtype-datetime` features, cannot load.
-const UNLOADABLE_TYPES: &[&str] = &[
-    "Int8", "Int16", "UInt8", "UInt16", "Float16", "Date32", "Date64", "Time32", "Time64",
-    "Decimal", "Duration", "Interval",
-];
+/// only the dtype features driftd enables, cannot load.
+const UNLOADABLE_TYPES: &[&str] = &["Float16", "Time32", "Time64", "Duration", "Interval"];
 
 /// Reads one whole file into a checked dataset (batch by batch; bad rows
 /// per the schema's rule).
@@ -530,6 +548,39 @@ pub struct Batch {
     pub dropped: usize,
     /// Why the first rows were dropped (for the `file_ingested` event).
     pub first_dropped: Option<FileProblem>,
+    /// What the deployed model served for each kept row, when the schema
+    /// names served columns.
+    pub served: Option<Served>,
+}
+
+/// What the deployed model served for the rows of a batch, as the monitor
+/// needs it. A row whose served values are missing or invalid (null, a
+/// probability outside [0, 1], a class that is not one) is not `valid`: the
+/// monitor scores it with the live model instead.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Served {
+    pub predicted: Vec<u32>,
+    /// Served probability of the row's true label (1 or 0 when only the
+    /// class was served).
+    pub p_label: Vec<f32>,
+    /// Served probability of class 1 (binary models).
+    pub p_positive: Vec<f32>,
+    pub valid: Vec<bool>,
+}
+
+impl Served {
+    pub fn invalid_rows(&self) -> usize {
+        self.valid.iter().filter(|v| !**v).count()
+    }
+
+    fn reorder(&self, order: &[usize]) -> Served {
+        Served {
+            predicted: order.iter().map(|&i| self.predicted[i]).collect(),
+            p_label: order.iter().map(|&i| self.p_label[i]).collect(),
+            p_positive: order.iter().map(|&i| self.p_positive[i]).collect(),
+            valid: order.iter().map(|&i| self.valid[i]).collect(),
+        }
+    }
 }
 
 /// An open Parquet file whose footer, columns and types have been checked,
@@ -600,7 +651,7 @@ impl ParquetFile {
                     column: c.clone(),
                     found: format!("{arrow_type} (not loadable by this build)"),
                     expected:
-                        "int32, int64, uint32, uint64, float, double, boolean, string or timestamp"
+                        "an integer, float, double, decimal, boolean, string, date or timestamp"
                             .into(),
                 });
             }
@@ -675,7 +726,7 @@ fn plan_batches(row_groups: impl Iterator<Item = usize>, batch_rows: usize) -> V
 }
 
 fn is_number(dtype: &DataType) -> bool {
-    dtype.is_primitive_numeric() || dtype.is_bool()
+    dtype.is_primitive_numeric() || dtype.is_bool() || dtype.is_decimal()
 }
 
 /// Checks each column's type; returns the types (to record from the first
@@ -723,10 +774,37 @@ fn check_types(
         }
         types.insert(id.clone(), dtype.to_string());
     }
+    if let Some(p) = &schema.prediction {
+        let dtype = column(df, p)?.dtype();
+        let ok = dtype.is_integer()
+            || dtype.is_bool()
+            || (!schema.class_names.is_empty() && dtype.is_string());
+        if !ok {
+            return Err(wrong(
+                p,
+                dtype,
+                "an integer class or one of data.classes (the served class)",
+            ));
+        }
+        types.insert(p.clone(), dtype.to_string());
+    }
+    for p in &schema.probability {
+        let dtype = column(df, p)?.dtype();
+        if !dtype.is_float() {
+            return Err(wrong(
+                p,
+                dtype,
+                "a float probability (the served probability)",
+            ));
+        }
+        types.insert(p.clone(), dtype.to_string());
+    }
     if let Some(ts) = &schema.timestamp {
         let dtype = column(df, ts)?.dtype();
-        if !(matches!(dtype, DataType::Datetime(..)) || dtype.is_primitive_numeric()) {
-            return Err(wrong(ts, dtype, "a datetime or Unix seconds"));
+        if !(matches!(dtype, DataType::Datetime(..) | DataType::Date)
+            || dtype.is_primitive_numeric())
+        {
+            return Err(wrong(ts, dtype, "a datetime, a date or Unix seconds"));
         }
         types.insert(ts.clone(), dtype.to_string());
     }
@@ -844,6 +922,7 @@ fn convert(
         filter.bad(&bad, bad_values(w, &bad))?;
         weights = values.into_owned();
     }
+    let mut served = served_values(df, schema, &labels)?;
     let mut data = Dataset {
         width,
         features,
@@ -853,18 +932,108 @@ fn convert(
     };
     let dropped = filter.keep.iter().filter(|k| !**k).count();
     if dropped > 0 {
-        data = keep_rows(&data, &filter.keep);
+        let kept: Vec<usize> = (0..filter.keep.len()).filter(|&i| filter.keep[i]).collect();
+        data = reorder_rows(&data, &kept);
+        served = served.map(|s| s.reorder(&kept));
+    }
+    if schema.timestamp.is_some() && !data.times_us.is_sorted() {
+        // The monitor's time window and the detectors see rows in event
+        // order (within a batch; files are taken in name order).
+        let mut order: Vec<usize> = (0..data.len()).collect();
+        order.sort_by_key(|&i| data.times_us[i]);
+        data = reorder_rows(&data, &order);
+        served = served.map(|s| s.reorder(&order));
     }
     Ok(Batch {
         data,
         dropped,
         first_dropped: filter.first_problem,
+        served,
     })
 }
 
-fn keep_rows(data: &Dataset, keep: &[bool]) -> Dataset {
+/// What was served, per row (see [`Served`]); `None` without served
+/// columns.
+fn served_values(
+    df: &DataFrame,
+    schema: &Schema,
+    labels: &[i64],
+) -> Result<Option<Served>, FileProblem> {
+    if !schema.has_served() {
+        return Ok(None);
+    }
+    let n = df.height();
+    let classes = schema.classes as usize;
+    let mut valid = vec![true; n];
+    let served_class = match &schema.prediction {
+        Some(name) => {
+            let (values, nulls, outside) = class_values(column(df, name)?, schema)?;
+            for r in nulls.into_iter().chain(outside.into_iter().map(|(r, _)| r)) {
+                valid[r] = false;
+            }
+            Some(values)
+        }
+        None => None,
+    };
+    let mut probability_columns = Vec::with_capacity(schema.probability.len());
+    for name in &schema.probability {
+        let ca = f32_column(df, name)?;
+        let values: Vec<f32> = ca
+            .iter()
+            .enumerate()
+            .map(|(row, v)| match v {
+                Some(p) if (0.0..=1.0).contains(&p) => p,
+                _ => {
+                    valid[row] = false;
+                    0.0
+                }
+            })
+            .collect();
+        probability_columns.push(values);
+    }
+    let mut served = Served {
+        predicted: Vec::with_capacity(n),
+        p_label: Vec::with_capacity(n),
+        p_positive: Vec::with_capacity(n),
+        valid,
+    };
+    let mut probs = vec![0.0f32; classes];
+    for (row, &label) in labels.iter().enumerate() {
+        let has_probs = match probability_columns.as_slice() {
+            [] => false,
+            [positive] => {
+                probs[0] = 1.0 - positive[row];
+                probs[1] = positive[row];
+                true
+            }
+            per_class => {
+                for (p, column) in probs.iter_mut().zip(per_class) {
+                    *p = column[row];
+                }
+                true
+            }
+        };
+        let predicted = match &served_class {
+            Some(values) => values[row] as usize,
+            None => model::predicted_class(&probs),
+        };
+        let hard = |class: usize| if predicted == class { 1.0 } else { 0.0 };
+        let (p_label, p_positive) = if has_probs {
+            (probs[label as usize], probs.get(1).copied().unwrap_or(0.0))
+        } else {
+            (hard(label as usize), hard(1))
+        };
+        served.predicted.push(predicted as u32);
+        served.p_label.push(p_label);
+        served.p_positive.push(p_positive);
+    }
+    Ok(Some(served))
+}
+
+/// The rows of `data` at `order`'s indices, in that order.
+fn reorder_rows(data: &Dataset, order: &[usize]) -> Dataset {
     let mut out = Dataset::new(data.width);
-    for (i, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+    for &i in order {
         out.features
             .extend_from_slice(&data.features[i * data.width..(i + 1) * data.width]);
         out.labels.push(data.labels[i]);
@@ -950,7 +1119,16 @@ fn label_values(
     df: &DataFrame,
     schema: &Schema,
 ) -> Result<(Vec<i64>, Vec<usize>, Vec<(usize, String)>), FileProblem> {
-    let col = column(df, &schema.label)?;
+    class_values(column(df, &schema.label)?, schema)
+}
+
+/// A column of classes (the label, or the served class) as class indices;
+/// rows that are null; rows that are not a class (as written).
+#[allow(clippy::type_complexity)]
+fn class_values(
+    col: &Column,
+    schema: &Schema,
+) -> Result<(Vec<i64>, Vec<usize>, Vec<(usize, String)>), FileProblem> {
     let mut labels = Vec::with_capacity(col.len());
     let mut nulls = Vec::new();
     let mut outside = Vec::new();
@@ -1016,6 +1194,14 @@ fn timestamp_values(df: &DataFrame, name: &str) -> Result<(Vec<i64>, Vec<usize>)
             let cast = col.cast(&DataType::Int64).map_err(polars_err)?;
             let ca = cast.i64().map_err(polars_err)?;
             ca.iter().map(|v| v.map(|x| x as f64 * scale)).collect()
+        }
+        DataType::Date => {
+            // Days since the epoch, at midnight UTC.
+            let cast = col.cast(&DataType::Int32).map_err(polars_err)?;
+            let ca = cast.i32().map_err(polars_err)?;
+            ca.iter()
+                .map(|v| v.map(|days| days as f64 * 86_400e6))
+                .collect()
         }
         _ => {
             let cast = col.cast(&DataType::Float64).map_err(polars_err)?;
@@ -1713,6 +1899,154 @@ mod tests {
             matches!(&e, FileProblem::WrongType { column, found, expected } if column == "y" && found == "str" && expected.contains("i64")),
             "{e}"
         );
+    }
+
+    fn read_one_batch(p: &Path, s: &Schema) -> Result<Batch, FileProblem> {
+        ParquetFile::open(p, s.clone(), &BTreeMap::new(), usize::MAX)?.read_batch(0)
+    }
+
+    fn close(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6)
+    }
+
+    #[test]
+    fn served_class_and_probability_are_read_and_invalid_ones_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.parquet");
+        write(
+            &p,
+            vec![
+                Column::new("a".into(), [1.0f32, 2.0, 3.0, 4.0]),
+                Column::new("b".into(), [1.0f32, 2.0, 3.0, 4.0]),
+                Column::new("y".into(), [0i64, 1, 1, 0]),
+                Column::new("served".into(), [Some(1i64), Some(1), Some(0), Some(5)]),
+                Column::new("p1".into(), [Some(0.9f64), Some(0.8), Some(0.3), None]),
+            ],
+        );
+        let mut s = schema();
+        s.prediction = Some("served".into());
+        s.probability = vec!["p1".into()];
+        let served = read_one_batch(&p, &s).unwrap().served.unwrap();
+        assert_eq!(served.predicted[..3], [1, 1, 0]);
+        assert!(close(&served.p_label[..3], &[0.1, 0.8, 0.3]), "{served:?}");
+        assert!(close(&served.p_positive[..3], &[0.9, 0.8, 0.3]));
+        // Class 5 is not a class and the probability is null.
+        assert_eq!(served.valid, vec![true, true, true, false]);
+        assert_eq!(served.invalid_rows(), 1);
+
+        // Only the class: the probabilities are the hard prediction's.
+        s.probability.clear();
+        let served = read_one_batch(&p, &s).unwrap().served.unwrap();
+        assert_eq!(served.p_label[..3], [0.0, 1.0, 0.0]);
+        assert_eq!(served.p_positive[..3], [1.0, 1.0, 0.0]);
+
+        // Without served columns there is nothing served.
+        s.prediction = None;
+        assert_eq!(read_one_batch(&p, &s).unwrap().served, None);
+
+        // A served probability must be a float.
+        s.probability = vec!["served".into()];
+        let e = read_one_batch(&p, &s).unwrap_err();
+        assert!(
+            matches!(&e, FileProblem::WrongType { column, .. } if column == "served"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn per_class_probabilities_and_string_classes_are_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.parquet");
+        write(
+            &p,
+            vec![
+                Column::new("a".into(), [1.0f32, 2.0, 3.0]),
+                Column::new("b".into(), [1.0f32, 2.0, 3.0]),
+                Column::new("y".into(), ["cat", "dog", "bird"]),
+                Column::new("pc".into(), [0.7f32, 0.1, 0.2]),
+                Column::new("pd".into(), [0.2f32, 0.6, 1.5]),
+                Column::new("pb".into(), [0.1f32, 0.3, 0.1]),
+                Column::new("served".into(), ["cat", "bird", "fish"]),
+            ],
+        );
+        let mut s = Schema::new(vec!["a".into(), "b".into()], "y".into(), 3);
+        s.class_names = vec!["cat".into(), "dog".into(), "bird".into()];
+        s.probability = vec!["pc".into(), "pd".into(), "pb".into()];
+        let served = read_one_batch(&p, &s).unwrap().served.unwrap();
+        // The served class is the most probable one.
+        assert_eq!(served.predicted[..2], [0, 1]);
+        assert!(close(&served.p_label[..2], &[0.7, 0.6]));
+        assert!(close(&served.p_positive[..2], &[0.2, 0.6]));
+        // 1.5 is not a probability.
+        assert_eq!(served.valid, vec![true, true, false]);
+        // A served class column wins over the probabilities' argmax; "fish"
+        // is not a class.
+        s.prediction = Some("served".into());
+        let served = read_one_batch(&p, &s).unwrap().served.unwrap();
+        assert_eq!(served.predicted[..2], [0, 2]);
+        assert_eq!(served.valid, vec![true, true, false]);
+    }
+
+    #[test]
+    fn dropped_and_reordered_rows_keep_their_served_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.parquet");
+        write(
+            &p,
+            vec![
+                Column::new("a".into(), [Some(1.0f32), None, Some(3.0), Some(4.0)]),
+                Column::new("b".into(), [1.0f32, 2.0, 3.0, 4.0]),
+                Column::new("y".into(), [0i64, 1, 1, 0]),
+                Column::new("ts".into(), [40.0f64, 10.0, 30.0, 20.0]),
+                Column::new("served".into(), [0i64, 1, 1, 1]),
+            ],
+        );
+        let mut s = schema();
+        s.bad_rows = BadRows::Drop;
+        s.timestamp = Some("ts".into());
+        s.prediction = Some("served".into());
+        let b = read_one_batch(&p, &s).unwrap();
+        assert_eq!(b.dropped, 1);
+        // Rows 0, 2, 3 kept, then ordered by event time: 3, 2, 0.
+        assert_eq!(b.data.times_us, vec![20_000_000, 30_000_000, 40_000_000]);
+        assert_eq!(b.data.features, vec![4.0, 4.0, 3.0, 3.0, 1.0, 1.0]);
+        assert_eq!(b.data.labels, vec![0, 1, 0]);
+        assert_eq!(b.served.unwrap().predicted, vec![1, 1, 0]);
+    }
+
+    #[test]
+    fn narrow_integers_decimals_and_dates_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.parquet");
+        let cast = |c: Column, t: DataType| c.cast(&t).unwrap();
+        write(
+            &p,
+            vec![
+                Column::new("a".into(), [-3i8, 7]),
+                Column::new("b".into(), [300i16, -2]),
+                Column::new("c".into(), [200u8, 1]),
+                Column::new("d".into(), [60000u16, 2]),
+                cast(
+                    Column::new("e".into(), [1.25f64, -2.5]),
+                    DataType::Decimal(10, 2),
+                ),
+                Column::new("y".into(), [0i8, 1]),
+                cast(Column::new("day".into(), [1i32, 2]), DataType::Date),
+            ],
+        );
+        let mut s = Schema::new(
+            ["a", "b", "c", "d", "e"].map(String::from).to_vec(),
+            "y".into(),
+            2,
+        );
+        s.timestamp = Some("day".into());
+        let d = read_file(&p, &s).unwrap();
+        assert_eq!(
+            d.features,
+            vec![-3.0, 300.0, 200.0, 60000.0, 1.25, 7.0, -2.0, 1.0, 2.0, -2.5]
+        );
+        assert_eq!(d.labels, vec![0, 1]);
+        assert_eq!(d.times_us, vec![86_400_000_000, 172_800_000_000]);
     }
 
     #[test]

@@ -32,7 +32,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{EnsembleMembers, Policy};
 use crate::detect::Severity;
-use crate::ingest::{FileProblem, Ingestor, NewFile, Outcome};
+use crate::ingest::{FileProblem, Ingestor, NewFile, Outcome, Served};
 use crate::input_drift::{InputCheck, InputMonitor, InputProfile};
 use crate::model::{self, Classifier, Dataset, Mlp, ModelError, TrainSettings};
 use crate::monitor::{DriftAlert, Monitor, RowOutcome, WindowMetrics};
@@ -131,6 +131,10 @@ pub struct Status {
     /// Bad rows dropped (with `data.bad_rows = "drop"`).
     #[serde(default)]
     pub rows_dropped: u64,
+    /// Rows the monitor judged by what was served (`data.prediction` /
+    /// `data.probability`) rather than by re-scoring.
+    #[serde(default)]
+    pub rows_judged_as_served: u64,
     pub alerts: Vec<DriftAlert>,
     pub updates: Vec<UpdateSummary>,
     pub update_running: bool,
@@ -342,6 +346,8 @@ struct Daemon {
     notifier: Notifier,
     ready: bool,
     scan_ok: bool,
+    /// The last scan found more files than one turn of the loop read.
+    backlog: bool,
     status_line: String,
 }
 
@@ -428,6 +434,7 @@ pub async fn run_with(
         notifier: std::mem::take(&mut service.notifier),
         ready: false,
         scan_ok: false,
+        backlog: false,
         status_line: String::new(),
     };
     d.load_live().await?;
@@ -685,6 +692,7 @@ impl Daemon {
                 // The directory may come back (remounts, deploys): keep going.
                 warn!(error = %e, "cannot scan the data directory");
                 self.scan_ok = false;
+                self.backlog = false;
                 return false;
             }
         };
@@ -697,7 +705,8 @@ impl Daemon {
                 break;
             }
         }
-        files.next().is_some()
+        self.backlog = files.next().is_some();
+        self.backlog
     }
 
     async fn ingest_file(&mut self, file: NewFile) {
@@ -803,7 +812,7 @@ impl Daemon {
             if n == 0 {
                 continue;
             }
-            if let Some(accuracy) = self.absorb(&file.name, batch.data).await {
+            if let Some(accuracy) = self.absorb(&file.name, batch.data, batch.served).await {
                 scored += n;
                 correct += accuracy * n as f64;
             }
@@ -823,9 +832,10 @@ impl Daemon {
         self.last_file = Some(file.name.clone());
     }
 
-    /// Scores a file's rows with the live model, feeds the monitor and the
-    /// training buffers. Returns the file's accuracy when scored.
-    async fn absorb(&mut self, name: &str, data: Dataset) -> Option<f64> {
+    /// Scores a file's rows with the live model (or takes what was served),
+    /// feeds the monitor and the training buffers. Returns the file's
+    /// accuracy when judged.
+    async fn absorb(&mut self, name: &str, data: Dataset, served: Option<Served>) -> Option<f64> {
         let width = data.width;
         let n = data.len() as u64;
         if self.live.is_none() {
@@ -842,38 +852,39 @@ impl Daemon {
             .meta
             .architecture
             .classes;
-        let labels = data.labels.clone();
-        let scored = {
-            let data = data.clone();
-            self.scorer
-                .run(move |slot| slot.as_ref().map(|m| m.predict_proba(&data)))
-                .await
+        // What was served is what the monitor judges; the live model scores
+        // the rows without a valid served value, and every row while a
+        // promotion is on probation (which judges the promoted model, not
+        // whatever the serving side still ran).
+        let all_served = served.as_ref().is_some_and(|s| s.invalid_rows() == 0);
+        let scored = if all_served && self.probation.is_none() {
+            None
+        } else {
+            Some(self.score(name, &data, classes).await?)
         };
-        let probs = match scored {
-            Ok(Some(Ok(p))) => p,
-            Ok(Some(Err(e))) => {
-                error!(file = %name, error = %e, "cannot score the file's rows");
-                return None;
-            }
-            Ok(None) | Err(_) => {
-                error!(file = %name, "the scorer has no live model");
-                return None;
+        let outcomes: Vec<RowOutcome> = match &served {
+            None => scored.clone().expect("scored without served columns"),
+            Some(s) => {
+                let mut judged_as_served = 0;
+                let outcomes = (0..data.len())
+                    .map(|i| {
+                        if !s.valid[i] {
+                            return scored.as_ref().expect("scored when invalid")[i];
+                        }
+                        judged_as_served += 1;
+                        RowOutcome {
+                            label: data.labels[i] as u32,
+                            predicted: s.predicted[i],
+                            p_label: s.p_label[i],
+                            p_positive: s.p_positive[i],
+                            time_us: data.times_us[i],
+                        }
+                    })
+                    .collect();
+                self.status.rows_judged_as_served += judged_as_served;
+                outcomes
             }
         };
-        let outcomes: Vec<RowOutcome> = labels
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| {
-                let p = &probs[i * classes..(i + 1) * classes];
-                RowOutcome {
-                    label: l as u32,
-                    predicted: model::predicted_class(p) as u32,
-                    p_label: p.get(l as usize).copied().unwrap_or(0.0),
-                    p_positive: p.get(1).copied().unwrap_or(0.0),
-                    time_us: data.times_us[i],
-                }
-            })
-            .collect();
         let file_accuracy =
             outcomes.iter().filter(|o| o.correct()).count() as f64 / outcomes.len().max(1) as f64;
         let monitor_before = self.monitor.rows_seen();
@@ -905,8 +916,51 @@ impl Daemon {
         for check in input_checks {
             self.on_input_check(check, first_new + n);
         }
-        self.judge_probation(&outcomes).await;
+        self.judge_probation(scored.as_deref().unwrap_or(&outcomes))
+            .await;
         Some(file_accuracy)
+    }
+
+    /// The live model's outcome for each row.
+    async fn score(
+        &mut self,
+        name: &str,
+        data: &Dataset,
+        classes: usize,
+    ) -> Option<Vec<RowOutcome>> {
+        let scored = {
+            let data = data.clone();
+            self.scorer
+                .run(move |slot| slot.as_ref().map(|m| m.predict_proba(&data)))
+                .await
+        };
+        let probs = match scored {
+            Ok(Some(Ok(p))) => p,
+            Ok(Some(Err(e))) => {
+                error!(file = %name, error = %e, "cannot score the file's rows");
+                return None;
+            }
+            Ok(None) | Err(_) => {
+                error!(file = %name, "the scorer has no live model");
+                return None;
+            }
+        };
+        Some(
+            data.labels
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| {
+                    let p = &probs[i * classes..(i + 1) * classes];
+                    RowOutcome {
+                        label: l as u32,
+                        predicted: model::predicted_class(p) as u32,
+                        p_label: p.get(l as usize).copied().unwrap_or(0.0),
+                        p_positive: p.get(1).copied().unwrap_or(0.0),
+                        time_us: data.times_us[i],
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// Counts the new version's first rows; once `watch_rows` are in, keeps
@@ -1262,6 +1316,12 @@ impl Daemon {
             debug!("an update was requested before version 1 exists; it waits");
             return;
         };
+        if self.backlog && pending.kind == TriggerKind::Schedule {
+            // A fire (or one missed while down) is about the rows that
+            // have arrived: those already in the directory are read first.
+            debug!("a scheduled update waits until the files already in the directory are read");
+            return;
+        }
         let width = live.model.inputs();
         let empty = NewRows {
             rows: Dataset::new(width),

@@ -77,6 +77,19 @@ write_good(
     use_dictionary=True,
     row_group_size=100,
 )
+# Narrow integers (pandas' downcasts), a decimal (Spark, DuckDB) and an
+# int8 label.
+write_good(
+    "g9-narrow-ints-decimal.parquet",
+    table(
+        60,
+        f0=pa.array(rng.integers(-100, 100, size=60), pa.int8()),
+        f1=pa.array(rng.integers(0, 60000, size=60), pa.uint16()),
+        f2=pa.array(rng.integers(0, 255, size=60), pa.uint8()),
+        f3=pa.array([f"{x:.2f}" for x in rng.normal(size=60)]).cast(pa.decimal128(10, 2)),
+        label=pa.array(rng.integers(0, 2, size=60), pa.int8()),
+    ),
+)
 # One huge row group: read in slices of data.batch_rows.
 write_good("g6-huge-rowgroup.parquet", table(huge_rows), row_group_size=huge_rows)
 
@@ -119,8 +132,11 @@ inf = rng.normal(size=50)
 inf[49] = np.inf
 write("z12-infinite.parquet", table(50, f1=inf), row_group_size=10)
 bad["z12-infinite.parquet"] = '"f1" has 1 null, NaN or infinite values (first at row 49)'
-write("z13-int8-label.parquet", table(20, label=pa.array([0, 1] * 10, pa.int8())))
-bad["z13-int8-label.parquet"] = '"label" has type Int8 (not loadable by this build)'
+write(
+    "z13-time-feature.parquet",
+    table(20, f2=pa.array(list(range(20)), pa.time32("s"))),
+)
+bad["z13-time-feature.parquet"] = '"f2" has type Time32(Second) (not loadable by this build)'
 
 # Not data by the producer convention or the file pattern: never read.
 write("g1-snappy.parquet.tmp", table(10))
