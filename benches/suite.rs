@@ -135,10 +135,12 @@ fn parquet_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Rows per second of what the daemon does with a new file, over every file
 /// of `dir`: read with `ParquetFile` (schema and bad-row checks), score with
-/// the checkpoint at `model_path`, and feed every row's outcome to the
-/// monitor (rolling window and metrics, the reference policy's detectors).
-/// The first file is a warm-up, untimed (as on the peer's side).
-fn worker_ingest(policy: &Policy, dir: &Path, model_path: &Path) -> f64 {
+/// the checkpoint at `model_path`, and either count correct predictions (the
+/// peer's pipeline) or, with `with_monitor`, feed every row's outcome to the
+/// monitor as the daemon does (rolling window and metrics, the reference
+/// policy's detectors). The first file is a warm-up, untimed (as on the
+/// peer's side).
+fn worker_ingest(policy: &Policy, dir: &Path, model_path: &Path, with_monitor: bool) -> f64 {
     let arch = Architecture::from_policy(policy, 20);
     let bytes = std::fs::read(model_path).expect("model");
     let model = Mlp::from_safetensors(&bytes, &arch).expect("checkpoint");
@@ -152,6 +154,19 @@ fn worker_ingest(policy: &Policy, dir: &Path, model_path: &Path) -> f64 {
             for b in 0..file.batches.len() {
                 let data: Dataset = file.read_batch(b).expect("read").data;
                 let p = model.predict_proba(&data).expect("score");
+                rows += data.len();
+                if !with_monitor {
+                    let correct = data
+                        .labels
+                        .iter()
+                        .enumerate()
+                        .filter(|&(i, &l)| {
+                            model::predicted_class(&p[2 * i..2 * i + 2]) == l as usize
+                        })
+                        .count();
+                    std::hint::black_box(correct);
+                    continue;
+                }
                 let outcomes: Vec<RowOutcome> = data
                     .labels
                     .iter()
@@ -168,7 +183,6 @@ fn worker_ingest(policy: &Policy, dir: &Path, model_path: &Path) -> f64 {
                     })
                     .collect();
                 monitor.observe(&outcomes);
-                rows += data.len();
             }
         }
         rows
@@ -186,7 +200,10 @@ fn worker(args: &[String]) {
         Some("train") => worker_train(&policy),
         Some("tournament") => worker_tournament(&policy),
         Some("score") => worker_score(&policy, Path::new(&args[1])),
-        Some("ingest") => worker_ingest(&policy, Path::new(&args[1]), Path::new(&args[2])),
+        Some("ingest") => worker_ingest(&policy, Path::new(&args[1]), Path::new(&args[2]), false),
+        Some("ingest-monitor") => {
+            worker_ingest(&policy, Path::new(&args[1]), Path::new(&args[2]), true)
+        }
         other => panic!("unknown worker mode {other:?}"),
     };
     println!(
@@ -611,40 +628,46 @@ fn main() {
     }
     let model_path = dir.path().join("model.safetensors");
     let peer_ingest = Path::new(ROOT).join("benches/peer/ingest_score.py");
-    let ingest = alternate(
-        runs,
-        || driftd("ingest", &[&ingest_dir, &model_path]),
-        || {
-            // ingest_score.py prints rows, seconds and peak_rss_kb.
-            let out = Command::new(&python)
-                .arg(&peer_ingest)
-                .arg(&ingest_dir)
-                .arg(&model_path)
-                .arg(threads.to_string())
-                .env("POLARS_MAX_THREADS", threads.to_string())
-                .output()
-                .expect("ingest peer");
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success(),
-                "ingest peer failed:\n{stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let v: serde_json::Value =
-                serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("json");
-            Sample {
-                value: v["rows"].as_f64().expect("rows") / v["seconds"].as_f64().expect("seconds"),
-                peak_rss_kb: v["peak_rss_kb"].as_u64().expect("peak_rss_kb"),
-            }
-        },
-    );
-    rows_for(
-        &mut rows,
-        "ingest + score + metrics, 1,000,000 rows in 10 Parquet files",
-        "rows/s",
-        true,
-        ingest,
-    );
+    let ingest_peer = || {
+        // ingest_score.py prints rows, seconds and peak_rss_kb.
+        let out = Command::new(&python)
+            .arg(&peer_ingest)
+            .arg(&ingest_dir)
+            .arg(&model_path)
+            .arg(threads.to_string())
+            .env("POLARS_MAX_THREADS", threads.to_string())
+            .output()
+            .expect("ingest peer");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "ingest peer failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("json");
+        Sample {
+            value: v["rows"].as_f64().expect("rows") / v["seconds"].as_f64().expect("seconds"),
+            peak_rss_kb: v["peak_rss_kb"].as_u64().expect("peak_rss_kb"),
+        }
+    };
+    for (mode, what) in [
+        (
+            "ingest",
+            "ingest + score + accuracy, 1,000,000 rows in 10 Parquet files",
+        ),
+        (
+            "ingest-monitor",
+            "ingest + score + the daemon's Monitor::observe (peer: accuracy), same files",
+        ),
+    ] {
+        let ingest = alternate(
+            runs,
+            || driftd(mode, &[&ingest_dir, &model_path]),
+            ingest_peer,
+        );
+        rows_for(&mut rows, what, "rows/s", true, ingest);
+    }
 
     eprintln!("suite: file landed to drift_alert ({LATENCY_FILES} files)");
     let latency = alert_latency(threads);

@@ -633,6 +633,10 @@ impl Mlp {
         // Per epoch the rows are gathered, in the epoch's order, into these
         // buffers; every batch is a fixed view of them.
         let epoch_x = x.empty_like();
+        let epoch_logits = Tensor::zeros(
+            [n as i64, self.arch.outputs() as i64],
+            (Kind::Float, tch::Device::Cpu),
+        );
         let epoch_target = target.empty_like();
         let epoch_labels = labels.empty_like();
         let epoch_w = w.as_ref().map(Tensor::empty_like);
@@ -646,6 +650,7 @@ impl Mlp {
                 let (s, len) = (s as i64, len as i64);
                 BatchViews {
                     x: epoch_x.narrow(0, s, len),
+                    logits: epoch_logits.narrow(0, s, len),
                     target: epoch_target.narrow(0, s, len),
                     labels: epoch_labels.narrow(0, s, len),
                     weights: epoch_w.as_ref().map(|t| t.narrow(0, s, len)),
@@ -692,6 +697,26 @@ impl Mlp {
                     .1;
                 self.flat_step(&mut step, bufs, views, &mut loss_sum)?;
                 steps += 1;
+            }
+            if w.is_none() {
+                // The epoch's summed loss, from the logits every step saw.
+                let total = if binary {
+                    epoch_logits.f_binary_cross_entropy_with_logits::<Tensor>(
+                        &epoch_target,
+                        None,
+                        None,
+                        Reduction::Sum,
+                    )?
+                } else {
+                    epoch_logits.f_cross_entropy_loss::<Tensor>(
+                        &epoch_labels,
+                        None,
+                        Reduction::Sum,
+                        -100,
+                        0.0,
+                    )?
+                };
+                let _ = loss_sum.f_add_(&total)?;
             }
             last_loss = loss_sum.double_value(&[]) / n as f64;
             if !last_loss.is_finite() {
@@ -746,10 +771,11 @@ impl Mlp {
             } else {
                 &bufs.h[l - 1]
             };
+            // The logits go to the epoch's logits buffer: the epoch's loss
+            // is computed from it once, at the end of the epoch.
+            let out = if l == last { &batch.logits } else { &bufs.z[l] };
             let layer = &self.layers[l];
-            let _ = layer
-                .bias
-                .f_addmm_out(&bufs.z[l], input, &step.weight_t[l])?;
+            let _ = layer.bias.f_addmm_out(out, input, &step.weight_t[l])?;
             if l != last {
                 let _ = match self.arch.activation {
                     Activation::Relu => bufs.z[l].f_relu_out(&bufs.h[l])?,
@@ -758,10 +784,11 @@ impl Mlp {
                 };
             }
         }
-        // The loss (for the report) and its gradient with respect to the
-        // logits, scaled by the batch's row weights and, for SGD, by the
-        // learning rate (so the update is one subtraction).
-        let logits = &bufs.z[last];
+        // The gradient of the loss with respect to the logits, scaled by the
+        // batch's row weights and, for SGD, by the learning rate (so the
+        // update is one subtraction). A weighted loss is summed here, batch
+        // by batch; an unweighted one by the caller, once per epoch.
+        let logits = &batch.logits;
         let dz = &mut bufs.dz[last];
         let binary = self.arch.classes == 2;
         if binary {
@@ -772,24 +799,6 @@ impl Mlp {
         let _ = dz.f_sub_(&batch.target)?;
         match &batch.weights {
             None => {
-                if binary {
-                    let _ = logits.f_binary_cross_entropy_with_logits_out::<Tensor>(
-                        &bufs.loss,
-                        &batch.target,
-                        None,
-                        None,
-                        Reduction::Sum,
-                    )?;
-                } else {
-                    bufs.loss.f_copy_(&logits.f_cross_entropy_loss::<Tensor>(
-                        &batch.labels,
-                        None,
-                        Reduction::Sum,
-                        -100,
-                        0.0,
-                    )?)?;
-                }
-                let _ = loss_sum.f_add_(&bufs.loss)?;
                 let _ = dz.f_mul_scalar_(step.grad_scale / len as f64)?;
             }
             Some(wb) => {
@@ -1062,6 +1071,8 @@ fn tensor_values(t: &Tensor) -> Result<Vec<f32>, ModelError> {
 /// One batch's rows: fixed views of the per-epoch gathered buffers.
 struct BatchViews {
     x: Tensor,
+    /// Where the forward pass writes the batch's logits.
+    logits: Tensor,
     /// BCE targets `[len, 1]`, or one-hot rows `[len, classes]`.
     target: Tensor,
     /// Class indices (used by multiclass losses only).
@@ -1080,7 +1091,6 @@ struct BatchBuffers {
     dz: Vec<Tensor>,
     dz_t: Vec<Tensor>,
     dh: Vec<Tensor>,
-    loss: Tensor,
 }
 
 impl BatchBuffers {
@@ -1102,7 +1112,6 @@ impl BatchBuffers {
             dz,
             dz_t,
             dh: make(),
-            loss: Tensor::zeros([], opts),
         }
     }
 }
@@ -1468,7 +1477,7 @@ mod tests {
                         shuffle: false,
                         ..settings(1)
                     };
-                    m.train_weighted(&data, weights, &s, None).unwrap();
+                    let report = m.train_weighted(&data, weights, &s, None).unwrap();
 
                     // The same loss through autograd.
                     let params: Vec<Tensor> = before
@@ -1503,6 +1512,8 @@ mod tests {
                             (per_row * &w).sum(Kind::Float) / w.sum(Kind::Float)
                         }
                     };
+                    let reported = report.final_loss - loss.double_value(&[]);
+                    assert!(reported.abs() < 1e-5, "reported loss off by {reported}");
                     loss.backward();
                     let after: Vec<&Tensor> =
                         m.layers.iter().flat_map(|l| [&l.weight, &l.bias]).collect();
