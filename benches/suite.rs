@@ -13,19 +13,29 @@
 //! The binary is also its own driftd-side worker: `suite --worker MODE ...`
 //! runs one measurement and prints `{"value": .., "peak_rss_kb": ..}`.
 
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use driftd::compare::{self, Files};
 use driftd::config::Policy;
 use driftd::gen::{self, ClassificationSpec};
-use driftd::ingest::{read_file, Schema};
-use driftd::model::{Architecture, Dataset, Mlp, TrainSettings};
+use driftd::ingest::{read_file, ParquetFile, Schema};
+use driftd::model::{self, Architecture, Dataset, Mlp, Scaler, TrainSettings};
+use driftd::monitor::{Monitor, RowOutcome};
 
 const DRIFTD: &str = env!("CARGO_BIN_EXE_driftd");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const SCORING_ROWS: usize = 1_000_000;
+/// The ingest + score measurement reads the scoring rows in this many files.
+const INGEST_FILES: usize = 10;
+/// Files whose alert latency is measured (each after a file that recovers).
+const LATENCY_FILES: usize = 120;
+/// Rows per latency file.
+const LATENCY_ROWS: usize = 500;
 
 fn reference_policy() -> Policy {
     let path = Path::new(ROOT).join("config/reference.toml");
@@ -113,6 +123,76 @@ fn worker_score(policy: &Policy, path: &Path) -> f64 {
     rows_per_sec
 }
 
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("data dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Rows per second of what the daemon does with a new file, over every file
+/// of `dir`: read with `ParquetFile` (schema and bad-row checks), score with
+/// the checkpoint at `model_path`, and either count correct predictions (the
+/// peer's pipeline) or, with `with_monitor`, feed every row's outcome to the
+/// monitor as the daemon does (rolling window and metrics, the reference
+/// policy's detectors). The first file is a warm-up, untimed (as on the
+/// peer's side).
+fn worker_ingest(policy: &Policy, dir: &Path, model_path: &Path, with_monitor: bool) -> f64 {
+    let arch = Architecture::from_policy(policy, 20);
+    let bytes = std::fs::read(model_path).expect("model");
+    let model = Mlp::from_safetensors(&bytes, &arch).expect("checkpoint");
+    let mut monitor = Monitor::new(&policy.monitor, 2, Some(1), Some(0.9));
+    let files = parquet_files(dir);
+    let mut run = |paths: &[PathBuf]| {
+        let mut rows = 0usize;
+        for path in paths {
+            let file = ParquetFile::open(path, schema(), &BTreeMap::new(), policy.data.batch_rows)
+                .expect("open");
+            for b in 0..file.batches.len() {
+                let data: Dataset = file.read_batch(b).expect("read").data;
+                let p = model.predict_proba(&data).expect("score");
+                rows += data.len();
+                if !with_monitor {
+                    let correct = data
+                        .labels
+                        .iter()
+                        .enumerate()
+                        .filter(|&(i, &l)| {
+                            model::predicted_class(&p[2 * i..2 * i + 2]) == l as usize
+                        })
+                        .count();
+                    std::hint::black_box(correct);
+                    continue;
+                }
+                let outcomes: Vec<RowOutcome> = data
+                    .labels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &l)| {
+                        let p = &p[2 * i..2 * i + 2];
+                        RowOutcome {
+                            label: l as u32,
+                            predicted: model::predicted_class(p) as u32,
+                            p_label: p[l as usize],
+                            p_positive: p[1],
+                            time_us: data.times_us[i],
+                        }
+                    })
+                    .collect();
+                monitor.observe(&outcomes);
+            }
+        }
+        rows
+    };
+    run(&files[..1]);
+    let t = Instant::now();
+    let rows = run(&files);
+    rows as f64 / t.elapsed().as_secs_f64()
+}
+
 fn worker(args: &[String]) {
     let policy = reference_policy();
     tch::set_num_threads(policy.training.threads as i32);
@@ -120,6 +200,10 @@ fn worker(args: &[String]) {
         Some("train") => worker_train(&policy),
         Some("tournament") => worker_tournament(&policy),
         Some("score") => worker_score(&policy, Path::new(&args[1])),
+        Some("ingest") => worker_ingest(&policy, Path::new(&args[1]), Path::new(&args[2]), false),
+        Some("ingest-monitor") => {
+            worker_ingest(&policy, Path::new(&args[1]), Path::new(&args[2]), true)
+        }
         other => panic!("unknown worker mode {other:?}"),
     };
     println!(
@@ -232,6 +316,140 @@ fn daemon_readiness() -> f64 {
     s
 }
 
+/// VmRSS and VmHWM of process `pid`, in KiB.
+fn rss_of(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// What the latency run measured.
+struct Latency {
+    /// Milliseconds from each alerting file's rename to its `drift_alert`.
+    millis: Vec<f64>,
+    /// The daemon's VmRSS after the run (tailing, the reference model live)
+    /// and its peak, in KiB.
+    rss_kb: u64,
+    hwm_kb: u64,
+}
+
+/// The release daemon on a temporary directory, with the reference model
+/// (trained at start on a first file) and a threshold detector: files of the
+/// model's concept alternate with files whose labels are flipped. Every
+/// flipped file drops the rolling accuracy below the floor and raises one
+/// `drift_alert`; the next good file ends the episode. Each file is written
+/// under a temporary name and renamed into place (the producer convention);
+/// the time is taken from the rename to the arrival of the alert's log line
+/// on the daemon's stderr.
+fn alert_latency(threads: usize) -> Latency {
+    let root = tempfile::tempdir().expect("tempdir");
+    let incoming = root.path().join("incoming");
+    std::fs::create_dir_all(&incoming).expect("data dir");
+    let policy = root.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[data]\ndir = \"incoming\"\nfeatures = \"f*\"\ninitial_rows = 1000\n\
+             [model]\nhidden = [20, 10]\n[training]\nthreads = {threads}\n\
+             [monitor]\nwindow = {LATENCY_ROWS}\nmin_rows_before_alert = 0\nrealert_after_rows = 0\n\
+             recovery_margin = 0.3\n\
+             detectors = [{{ kind = \"threshold\", window = {LATENCY_ROWS}, rule = \"floor\", limit = 0.5 }}]\n\
+             [monitor.input]\nenabled = false\n\
+             [update]\nmin_new_rows = 1000000\nmax_new_rows = 1000000\n\
+             [schedule]\nenabled = false\n[registry]\ndir = \"models\"\n[state]\ndir = \"state\"\n"
+        ),
+    )
+    .expect("policy");
+    let mut spec = ClassificationSpec::reference(5);
+    spec.n_samples = 1000 + LATENCY_FILES * 3 * LATENCY_ROWS;
+    let rows = gen::make_classification(&spec);
+    let write = |name: &str, data: &Dataset| {
+        let tmp = incoming.join(format!(".{name}.tmp"));
+        gen::write_parquet(&tmp, data, None).expect("write");
+        tmp
+    };
+    let first = write("000000-initial.parquet", &rows.slice(0, 1000));
+    std::fs::rename(&first, incoming.join("000000-initial.parquet")).expect("rename");
+
+    let mut child = Command::new(DRIFTD)
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(&policy)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("driftd run starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel::<(Instant, String)>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |what: &dyn Fn(&str) -> bool, label: &str| -> Instant {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((at, line)) if what(&line) => return at,
+                Ok(_) => {}
+                Err(e) => panic!("no {label} from the daemon: {e}"),
+            }
+        }
+    };
+    let ingested =
+        |name: String| move |l: &str| l.contains("\"file_ingested\"") && l.contains(&name);
+    wait_for(
+        &ingested("000000-initial".into()),
+        "ingest of the first file",
+    );
+    let mut millis = Vec::new();
+    let mut at = 1000;
+    for i in 0..LATENCY_FILES {
+        // Two good files (a full window of good rows ends the episode).
+        for g in 0..2 {
+            let name = format!("{:06}-good-{g}.parquet", 2 * i + 1);
+            let tmp = write(&name, &rows.slice(at, at + LATENCY_ROWS));
+            at += LATENCY_ROWS;
+            std::fs::rename(&tmp, incoming.join(&name)).expect("rename");
+            wait_for(&ingested(name), "file_ingested of a good file");
+        }
+        let name = format!("{:06}-flipped.parquet", 2 * i + 2);
+        let mut bad = rows.slice(at, at + LATENCY_ROWS);
+        at += LATENCY_ROWS;
+        bad.labels.iter_mut().for_each(|l| *l = 1 - *l);
+        let tmp = write(&name, &bad);
+        let renamed = Instant::now();
+        std::fs::rename(&tmp, incoming.join(&name)).expect("rename");
+        let alerted = wait_for(&|l: &str| l.contains("\"drift_alert\""), "drift_alert");
+        millis.push(alerted.duration_since(renamed).as_secs_f64() * 1e3);
+        wait_for(&ingested(name), "file_ingested of a flipped file");
+    }
+    let (rss_kb, hwm_kb) = rss_of(child.id());
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().expect("reap driftd run");
+    Latency {
+        millis,
+        rss_kb,
+        hwm_kb,
+    }
+}
+
+fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() as f64 - 1.0) * q).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -336,6 +554,7 @@ fn main() {
         sample(&mut c)
     };
 
+    let load_at_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut rows = Vec::new();
     eprintln!("suite: training ({runs} runs per side)");
     let train = alternate(runs, || driftd("train", &[]), || peer("train", &[]));
@@ -381,6 +600,78 @@ fn main() {
         score,
     );
 
+    eprintln!("suite: ingest + score + metric update");
+    let ingest_dir = dir.path().join("ingest");
+    std::fs::create_dir_all(&ingest_dir).expect("ingest dir");
+    {
+        let all = gen::make_classification(&spec);
+        let per_file = SCORING_ROWS.div_ceil(INGEST_FILES);
+        for f in 0..INGEST_FILES {
+            let (start, end) = (f * per_file, ((f + 1) * per_file).min(SCORING_ROWS));
+            gen::write_parquet(
+                &ingest_dir.join(format!("part-{f:03}.parquet")),
+                &all.slice(start, end),
+                None,
+            )
+            .expect("write");
+        }
+        // Weights do not change the arithmetic; a fitted scaler makes both
+        // sides standardize.
+        let policy = reference_policy();
+        let mut m = Mlp::new(Architecture::from_policy(&policy, 20), policy.model.init, 3);
+        m.scaler = Scaler::fit(&all.slice(0, 10_000));
+        std::fs::write(
+            dir.path().join("model.safetensors"),
+            m.to_safetensors().expect("save"),
+        )
+        .expect("write model");
+    }
+    let model_path = dir.path().join("model.safetensors");
+    let peer_ingest = Path::new(ROOT).join("benches/peer/ingest_score.py");
+    let ingest_peer = || {
+        // ingest_score.py prints rows, seconds and peak_rss_kb.
+        let out = Command::new(&python)
+            .arg(&peer_ingest)
+            .arg(&ingest_dir)
+            .arg(&model_path)
+            .arg(threads.to_string())
+            .env("POLARS_MAX_THREADS", threads.to_string())
+            .output()
+            .expect("ingest peer");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "ingest peer failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("json");
+        Sample {
+            value: v["rows"].as_f64().expect("rows") / v["seconds"].as_f64().expect("seconds"),
+            peak_rss_kb: v["peak_rss_kb"].as_u64().expect("peak_rss_kb"),
+        }
+    };
+    for (mode, what) in [
+        (
+            "ingest",
+            "ingest + score + accuracy, 1,000,000 rows in 10 Parquet files",
+        ),
+        (
+            "ingest-monitor",
+            "ingest + score + the daemon's Monitor::observe (peer: accuracy), same files",
+        ),
+    ] {
+        let ingest = alternate(
+            runs,
+            || driftd(mode, &[&ingest_dir, &model_path]),
+            ingest_peer,
+        );
+        rows_for(&mut rows, what, "rows/s", true, ingest);
+    }
+
+    eprintln!("suite: file landed to drift_alert ({LATENCY_FILES} files)");
+    let latency = alert_latency(threads);
+
     eprintln!("suite: cold start");
     let (d, p) = alternate(
         runs,
@@ -412,4 +703,24 @@ fn main() {
     }
     println!();
     println!("driftd only: daemon readiness (spawn to status.json, empty data dir): {ready:.1} ms");
+    println!(
+        "driftd only: file landed (rename) to its drift_alert log line, {} files of {LATENCY_ROWS} rows: \
+         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latency.millis.len(),
+        percentile(latency.millis.clone(), 0.5),
+        percentile(latency.millis.clone(), 0.99),
+        percentile(latency.millis.clone(), 1.0),
+    );
+    println!(
+        "driftd only: daemon RSS while tailing with the reference model (after those files): \
+         {:.0} MiB (peak {:.0} MiB, including the training of version 1)",
+        latency.rss_kb as f64 / 1024.0,
+        latency.hwm_kb as f64 / 1024.0
+    );
+    let load = |l: &str| l.split_whitespace().take(3).collect::<Vec<_>>().join(", ");
+    println!(
+        "Load average (1, 5, 15 min) at the start: {}; at the end: {} (other processes share the cores)",
+        load(&load_at_start),
+        load(&std::fs::read_to_string("/proc/loadavg").unwrap_or_default())
+    );
 }

@@ -4,7 +4,6 @@
 //! result is scored on TEST, over several seeds.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{anyhow, Result};
 use serde::Serialize;
@@ -92,21 +91,18 @@ pub fn run(
         let (base, _) = update::fit_fresh(policy, &old, seed)
             .map_err(|e| anyhow!("training the base model on {}: {e}", files.old.display()))?;
         let base = Classifier::Single(base);
-        for (i, &strategy) in list.iter().enumerate() {
-            let started = Instant::now();
-            let lr = policy.update.fine_tune.learning_rate;
-            let built = update::build_candidate(strategy, policy, &base, &[], &old, &new, lr, seed)
-                .and_then(|(m, _)| update::score_on(&m, &test));
-            let seconds = started.elapsed().as_secs_f64();
-            match built {
-                Ok(s) => results[i].push(Trial {
-                    accuracy: s.accuracy,
-                    log_loss: s.log_loss,
-                    auc: s.auc,
-                    seconds,
+        let candidates =
+            update::run_candidates(policy, &base, &[], &old, &new, &test, &list, seed, false);
+        for (i, c) in candidates.into_iter().enumerate() {
+            match c.outcome {
+                Ok(b) => results[i].push(Trial {
+                    accuracy: b.scores.accuracy,
+                    log_loss: b.scores.log_loss,
+                    auc: b.scores.auc,
+                    seconds: c.seconds,
                 }),
                 Err(e) => {
-                    tracing::warn!(strategy = %strategy, seed, error = %e, "candidate failed");
+                    tracing::warn!(strategy = %c.strategy, seed, error = %e, "candidate failed");
                     failures[i] += 1;
                 }
             }

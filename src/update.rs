@@ -306,8 +306,47 @@ fn concat(a: &Dataset, b: &Dataset) -> Dataset {
 
 pub const FRESH_SEED_OFFSET: u64 = 100;
 
+/// Which fresh model a strategy builds on: `refit_new` and `ensemble_new`
+/// fit the same one (same rows, same seed), as do `refit_all` and
+/// `ensemble_all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FreshRows {
+    New,
+    All,
+}
+
+impl StrategyName {
+    pub fn fresh_rows(self) -> Option<FreshRows> {
+        match self {
+            StrategyName::RefitNew | StrategyName::EnsembleNew => Some(FreshRows::New),
+            StrategyName::RefitAll | StrategyName::EnsembleAll => Some(FreshRows::All),
+            _ => None,
+        }
+    }
+}
+
+/// Fits the fresh model of `rows` ([`StrategyName::fresh_rows`]) for a
+/// tournament with `seed`.
+pub fn fit_fresh_for(
+    rows: FreshRows,
+    policy: &Policy,
+    old: &Dataset,
+    new_train: &Dataset,
+    seed: u64,
+) -> Result<(Mlp, TrainReport), ModelError> {
+    // A fresh model must not start from the live model's initial weights
+    // (compare trains its base model with `seed`).
+    let fresh_seed = seed.wrapping_add(FRESH_SEED_OFFSET);
+    match rows {
+        FreshRows::New => fit_fresh(policy, new_train, fresh_seed),
+        FreshRows::All => fit_fresh(policy, &concat(old, new_train), fresh_seed),
+    }
+}
+
 /// Builds one candidate (for fine-tuning strategies, at `learning_rate`).
-/// Returns the model, the training report, and the rows trained on.
+/// Returns the model and the training report. `fresh` is the already
+/// trained fresh model of a `refit_*` / `ensemble_*` strategy (see
+/// [`fit_fresh_for`]); without it, it is trained here.
 #[allow(clippy::too_many_arguments)]
 pub fn build_candidate(
     strategy: StrategyName,
@@ -318,28 +357,25 @@ pub fn build_candidate(
     new_train: &Dataset,
     learning_rate: f64,
     seed: u64,
+    fresh: Option<&(Mlp, TrainReport)>,
 ) -> Result<(Classifier, Option<TrainReport>), ModelError> {
     let all = || concat(old, new_train);
-    // A fresh model must not start from the live model's initial weights
-    // (compare trains its base model with `seed`).
-    let fresh_seed = seed.wrapping_add(FRESH_SEED_OFFSET);
-    let single = |r: Result<(Mlp, TrainReport), ModelError>| {
-        r.map(|(m, t)| (Classifier::Single(m), Some(t)))
-    };
     let some = |r: Result<(Classifier, TrainReport), ModelError>| r.map(|(m, t)| (m, Some(t)));
+    let fresh = |rows| match fresh {
+        Some((m, r)) => Ok((m.clone(), r.clone())),
+        None => fit_fresh_for(rows, policy, old, new_train, seed),
+    };
     match strategy {
         StrategyName::None => Ok((live.clone(), None)),
         StrategyName::ContinueNew => some(fine_tune(policy, live, new_train, learning_rate, seed)),
         StrategyName::ContinueAll => some(fine_tune(policy, live, &all(), learning_rate, seed)),
-        StrategyName::RefitNew => single(fit_fresh(policy, new_train, fresh_seed)),
-        StrategyName::RefitAll => single(fit_fresh(policy, &all(), fresh_seed)),
-        StrategyName::EnsembleNew => {
-            let (fresh, report) = fit_fresh(policy, new_train, fresh_seed)?;
-            Ok((ensemble_with(policy, live, lineage, fresh)?, Some(report)))
+        StrategyName::RefitNew | StrategyName::RefitAll => {
+            let (m, report) = fresh(strategy.fresh_rows().expect("a refit strategy"))?;
+            Ok((Classifier::Single(m), Some(report)))
         }
-        StrategyName::EnsembleAll => {
-            let (fresh, report) = fit_fresh(policy, &all(), fresh_seed)?;
-            Ok((ensemble_with(policy, live, lineage, fresh)?, Some(report)))
+        StrategyName::EnsembleNew | StrategyName::EnsembleAll => {
+            let (m, report) = fresh(strategy.fresh_rows().expect("an ensemble strategy"))?;
+            Ok((ensemble_with(policy, live, lineage, m)?, Some(report)))
         }
         StrategyName::Graft => {
             let rows = match policy.update.graft.data {
@@ -388,7 +424,7 @@ pub fn score_on(model: &Classifier, holdout: &Dataset) -> Result<Scores, ModelEr
 }
 
 /// Builds and scores one strategy, searching the fine-tuning rate grid when
-/// configured.
+/// configured and `search_lr`. `fresh` as for [`build_candidate`].
 #[allow(clippy::too_many_arguments)]
 pub fn run_candidate(
     strategy: StrategyName,
@@ -399,9 +435,11 @@ pub fn run_candidate(
     new_train: &Dataset,
     holdout: &Dataset,
     seed: u64,
+    search_lr: bool,
+    fresh: Option<&(Mlp, TrainReport)>,
 ) -> Result<Built, ModelError> {
     let grid = &policy.update.fine_tune.lr_grid;
-    let rates: Vec<f64> = if strategy.is_fine_tuning() && !grid.is_empty() {
+    let rates: Vec<f64> = if search_lr && strategy.is_fine_tuning() && !grid.is_empty() {
         grid.clone()
     } else {
         vec![policy.update.fine_tune.learning_rate]
@@ -410,8 +448,10 @@ pub fn run_candidate(
     let mut tried = Vec::new();
     let mut last_err = None;
     for lr in rates {
-        match build_candidate(strategy, policy, live, lineage, old, new_train, lr, seed)
-            .and_then(|(m, r)| score_on(&m, holdout).map(|s| (m, s, r)))
+        match build_candidate(
+            strategy, policy, live, lineage, old, new_train, lr, seed, fresh,
+        )
+        .and_then(|(m, r)| score_on(&m, holdout).map(|s| (m, s, r)))
         {
             Ok((model, scores, report)) => {
                 tried.push((lr, scores));
@@ -447,6 +487,117 @@ pub fn run_candidate(
     }
 }
 
+/// How many trainings of a tournament run at once: as many as the cores
+/// allow at `training.threads` libtorch threads each. Each training is
+/// deterministic on its own, so the results do not depend on this.
+pub fn concurrent_trainings(policy: &Policy) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / policy.training.threads.max(1)).max(1)
+}
+
+/// The work of one strategy, for ordering the tournament's trainings
+/// longest first: rows times epochs (times the rates searched).
+fn training_cost(strategy: StrategyName, policy: &Policy, old: usize, new: usize) -> usize {
+    let rows = rows_for(strategy, policy, old, new);
+    let epochs = match strategy {
+        StrategyName::ContinueNew | StrategyName::ContinueAll => {
+            policy.update.fine_tune.epochs * policy.update.fine_tune.lr_grid.len().max(1)
+        }
+        StrategyName::Graft => policy.update.graft.epochs.unwrap_or(policy.training.epochs),
+        _ => policy.training.epochs,
+    };
+    rows * epochs
+}
+
+/// Builds and scores every strategy on `holdout`, candidates in the order of
+/// `strategies`. Strategies that share a fresh model (`refit_new` and
+/// `ensemble_new`, `refit_all` and `ensemble_all`) train it once, and the
+/// independent trainings run on [`concurrent_trainings`] threads, longest
+/// first. Each candidate's `seconds` includes the training it used.
+#[allow(clippy::too_many_arguments)]
+pub fn run_candidates(
+    policy: &Policy,
+    live: &Classifier,
+    lineage: &[Mlp],
+    old: &Dataset,
+    new_train: &Dataset,
+    holdout: &Dataset,
+    strategies: &[StrategyName],
+    seed: u64,
+    search_lr: bool,
+) -> Vec<Candidate> {
+    // One job per training: strategies sharing a fresh model form one job.
+    let mut jobs: Vec<Vec<usize>> = Vec::new();
+    for (i, s) in strategies.iter().enumerate() {
+        let shared = s.fresh_rows().and_then(|rows| {
+            jobs.iter()
+                .position(|job| strategies[job[0]].fresh_rows() == Some(rows))
+        });
+        match shared {
+            Some(j) => jobs[j].push(i),
+            None => jobs.push(vec![i]),
+        }
+    }
+    let cost =
+        |job: &Vec<usize>| training_cost(strategies[job[0]], policy, old.len(), new_train.len());
+    jobs.sort_by_key(|job| std::cmp::Reverse(cost(job)));
+    let run_job = |(live, lineage): &(Classifier, Vec<Mlp>), job: &Vec<usize>| {
+        let started = Instant::now();
+        let fresh = strategies[job[0]]
+            .fresh_rows()
+            .map(|rows| fit_fresh_for(rows, policy, old, new_train, seed));
+        let trained = started.elapsed().as_secs_f64();
+        job.iter()
+            .map(|&i| {
+                let strategy = strategies[i];
+                let started = Instant::now();
+                let outcome = match &fresh {
+                    Some(Err(e)) => Err(e.to_string()),
+                    Some(Ok(f)) => run_candidate(
+                        strategy,
+                        policy,
+                        live,
+                        lineage,
+                        old,
+                        new_train,
+                        holdout,
+                        seed,
+                        search_lr,
+                        Some(f),
+                    )
+                    .map_err(|e| e.to_string()),
+                    None => run_candidate(
+                        strategy, policy, live, lineage, old, new_train, holdout, seed, search_lr,
+                        None,
+                    )
+                    .map_err(|e| e.to_string()),
+                };
+                let seconds = started.elapsed().as_secs_f64() + trained;
+                (
+                    i,
+                    Candidate {
+                        strategy,
+                        outcome,
+                        seconds,
+                    },
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let threads = concurrent_trainings(policy).min(jobs.len()).max(1);
+    // Tensors are not shared between threads: every thread gets its own
+    // copy of the live model and the lineage.
+    let contexts: Vec<(Classifier, Vec<Mlp>)> = (0..threads)
+        .map(|_| (live.clone(), lineage.to_vec()))
+        .collect();
+    let mut done: Vec<(usize, Candidate)> = model::run_concurrently(contexts, &jobs, run_job)
+        .into_iter()
+        .flatten()
+        .collect();
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, c)| c).collect()
+}
+
 /// Trains every strategy, scores each and the live model on the same
 /// holdout, and picks the winner: the best on `update.metric` that beats
 /// the live model by more than `update.min_improvement`.
@@ -465,26 +616,17 @@ pub fn run_tournament(
         });
     }
     let live_scores = score_on(live, &holdout).map_err(UpdateError::Live)?;
-    let mut candidates = Vec::new();
-    for &strategy in strategies {
-        let started = Instant::now();
-        let outcome = run_candidate(
-            strategy,
-            policy,
-            live,
-            &data.lineage,
-            &data.old,
-            &new_train,
-            &holdout,
-            seed,
-        )
-        .map_err(|e| e.to_string());
-        candidates.push(Candidate {
-            strategy,
-            outcome,
-            seconds: started.elapsed().as_secs_f64(),
-        });
-    }
+    let candidates = run_candidates(
+        policy,
+        live,
+        &data.lineage,
+        &data.old,
+        &new_train,
+        &holdout,
+        strategies,
+        seed,
+        true,
+    );
     let metric = policy.update.metric;
     let best = candidates
         .iter()
@@ -614,6 +756,57 @@ mod tests {
         }
         // `none` is the live model itself and never wins.
         assert_ne!(t.winner, Some(0));
+        // refit_X and ensemble_X share one fresh model.
+        let model = |s: StrategyName| {
+            let c = t.candidates.iter().find(|c| c.strategy == s).unwrap();
+            let b = c.outcome.as_ref().unwrap();
+            b.model.newest().to_safetensors().unwrap()
+        };
+        assert!(model(StrategyName::RefitNew) == model(StrategyName::EnsembleNew));
+        assert!(model(StrategyName::RefitAll) == model(StrategyName::EnsembleAll));
+        assert!(model(StrategyName::RefitNew) != model(StrategyName::RefitAll));
+    }
+
+    /// Trainings run concurrently (one thread per core at one libtorch
+    /// thread each), yet a tournament is bit-identical from run to run.
+    #[test]
+    fn a_tournament_is_bit_identical_from_run_to_run() {
+        let mut p = policy();
+        p.training.threads = 1;
+        let data = rows(600, 11);
+        let (old, new) = (data.slice(0, 300), data.slice(300, 600));
+        let live = live(&p, &old);
+        let mut all = vec![StrategyName::None];
+        all.extend(StrategyName::ALL_RETRAINING);
+        let run = || {
+            let update = UpdateData {
+                old: old.clone(),
+                new: new.clone(),
+                lineage: vec![],
+            };
+            let t = run_tournament(&p, &live, &update, &all, 3).unwrap();
+            t.candidates
+                .iter()
+                .map(|c| {
+                    let b = c.outcome.as_ref().unwrap();
+                    let bytes: Vec<Vec<u8>> = b
+                        .model
+                        .members()
+                        .iter()
+                        .map(|m| m.to_safetensors().unwrap())
+                        .collect();
+                    (c.strategy, bytes, b.scores)
+                })
+                .collect::<Vec<_>>()
+        };
+        let (a, b) = (run(), run());
+        assert_eq!(a.len(), 8);
+        assert!(a == b);
+        assert_eq!(
+            a.iter().map(|(s, _, _)| *s).collect::<Vec<_>>(),
+            all,
+            "candidates in the order asked"
+        );
     }
 
     #[test]
@@ -705,6 +898,8 @@ mod tests {
             &train,
             &hold,
             1,
+            true,
+            None,
         )
         .unwrap();
         assert_eq!(b.lr_search.len(), 3);
