@@ -185,6 +185,11 @@ pub struct RunReport {
     pub updates: Vec<UpdateRecord>,
     pub rollbacks: Vec<RollbackRecord>,
     pub versions: Vec<VersionRecord>,
+    /// Lengths of the lists above, and the updates that promoted a version.
+    pub alert_count: usize,
+    pub update_count: usize,
+    pub promoted_count: usize,
+    pub rollback_count: usize,
     pub triggers: u64,
     pub triggers_suppressed: u64,
     /// Seconds spent in tournaments (version 1 is in `data`).
@@ -809,6 +814,10 @@ fn replay(
             updates: Vec::new(),
             rollbacks: Vec::new(),
             versions: Vec::new(),
+            alert_count: 0,
+            update_count: 0,
+            promoted_count: 0,
+            rollback_count: 0,
             triggers: 0,
             triggers_suppressed: 0,
             training_seconds: 0.0,
@@ -902,6 +911,14 @@ fn replay(
     report.rows_scored = scored;
     report.correct = correct;
     report.prequential_accuracy = (scored > 0).then(|| correct as f64 / scored as f64);
+    report.alert_count = report.alerts.len();
+    report.update_count = report.updates.len();
+    report.promoted_count = report
+        .updates
+        .iter()
+        .filter(|u| u.promoted_version.is_some())
+        .count();
+    report.rollback_count = report.rollbacks.len();
     report.replay_seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -1088,21 +1105,16 @@ pub fn render(report: &Report) -> String {
         "replay s"
     );
     for r in &report.runs {
-        let promoted = r
-            .updates
-            .iter()
-            .filter(|u| u.promoted_version.is_some())
-            .count();
         let _ = writeln!(
             s,
             "{:<15} {:>11} {:>9} {:>8} {:>8} {:>7} {:>9} {:>10.2} {:>9.2}",
             r.run.title(),
             opt(r.prequential_accuracy),
             r.rows_scored,
-            r.alerts.len(),
-            r.updates.len(),
-            promoted,
-            r.rollbacks.len(),
+            r.alert_count,
+            r.update_count,
+            r.promoted_count,
+            r.rollback_count,
             r.training_seconds,
             r.replay_seconds
         );
