@@ -30,6 +30,8 @@ pub struct VersionLine {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LiveReport {
+    /// `monitor.window`: rows of the rolling accuracy.
+    pub window: usize,
     pub live_version: Option<u64>,
     pub rolling_accuracy: Option<f64>,
     pub baseline: Option<f64>,
@@ -60,6 +62,7 @@ pub fn gather(policy: &Policy) -> Result<LiveReport, ReportError> {
         }
     }
     Ok(LiveReport {
+        window: policy.monitor.window,
         live_version: status.live_version,
         rolling_accuracy: status.rolling_accuracy,
         baseline: status.baseline,
@@ -142,68 +145,74 @@ pub fn render(r: &LiveReport) -> String {
     s
 }
 
-/// Where version `v` starts on the trace: the rows before its first point.
-fn start_of(trace: &[TracePoint], v: u64) -> Option<f64> {
-    let i = trace.iter().position(|p| p.live_version == Some(v))?;
-    Some(if i == 0 {
-        0.0
-    } else {
-        trace[i - 1].rows_total as f64
-    })
+/// Stretches of the trace during which one version was live: a point's
+/// `live_version` is the version live after its file, so a version's
+/// stretch starts at the point where it first appears.
+fn stretches(trace: &[TracePoint]) -> Vec<Band> {
+    let mut bands: Vec<Band> = Vec::new();
+    for p in trace {
+        let at = p.rows_total as f64;
+        match (bands.last_mut(), p.live_version) {
+            (Some(b), Some(v)) if b.version == v => b.to = at,
+            (last, v) => {
+                if let Some(b) = last {
+                    b.to = at;
+                }
+                if let Some(version) = v {
+                    bands.push(Band {
+                        from: at,
+                        to: at,
+                        version,
+                    });
+                }
+            }
+        }
+    }
+    bands
 }
 
 /// The picture of the daemon's trace (rows on x, as `rows_total` counts
 /// them since the process started).
 pub fn chart(r: &LiveReport) -> Chart {
     let trace = &r.status.trace;
-    let window = r.status.metrics.as_ref().map_or(0, |m| m.rows);
+    let window = r.window;
     let points: Vec<(f64, f64)> = trace
         .iter()
         .filter_map(|p| p.rolling_accuracy.map(|a| (p.rows_total as f64, a)))
         .collect();
-    let mut bands: Vec<Band> = Vec::new();
-    let mut from = 0.0;
-    for (i, p) in trace.iter().enumerate() {
-        let next = trace.get(i + 1).map(|q| q.live_version);
-        if let Some(v) = p.live_version {
-            if next != Some(Some(v)) {
-                bands.push(Band {
-                    from,
-                    to: p.rows_total as f64,
-                    version: v,
-                });
-            }
-        }
-        if next != Some(p.live_version) {
-            from = p.rows_total as f64;
-        }
-    }
-    let alerts = r
-        .status
-        .alerts
-        .iter()
-        .filter_map(|a| {
-            let start = start_of(trace, a.live_version?)?;
-            Some(Alert {
-                row: start + a.rows_since_live as f64,
+    let bands = stretches(trace);
+    let last_row = trace.last().map_or(0.0, |p| p.rows_total as f64);
+    // An alert names its version and the rows since it went live; a
+    // version live twice (a rollback) is matched to the stretch at or
+    // after the previous alert's.
+    let mut cursor = 0;
+    let mut alerts = Vec::new();
+    for a in &r.status.alerts {
+        let Some(v) = a.live_version else { continue };
+        let found = bands.iter().enumerate().skip(cursor).find(|(_, b)| {
+            b.version == v && b.from + a.rows_since_live as f64 <= b.to.max(last_row)
+        });
+        if let Some((i, b)) = found {
+            cursor = i;
+            alerts.push(Alert {
+                row: b.from + a.rows_since_live as f64,
                 detector: a.detector.clone(),
                 drift: a.severity == crate::detect::Severity::Drift,
-            })
-        })
-        .collect();
+            });
+        }
+    }
     let updates = r
         .status
         .updates
         .iter()
         .filter_map(|u| {
-            let by_version = u.promoted.and_then(|v| start_of(trace, v));
-            let by_time = u.ended_at.and_then(|end| {
-                trace
-                    .iter()
-                    .find(|p| p.at.is_some_and(|at| at >= end))
-                    .map(|p| p.rows_total as f64)
-            });
-            let row = by_version.or(by_time)?;
+            // The first point ingested after it ended (its version went
+            // live there); after the last point, at the end of the trace.
+            let end = u.ended_at?;
+            let row = trace
+                .iter()
+                .find(|p| p.at.is_some_and(|at| at >= end))
+                .map_or(last_row, |p| p.rows_total as f64);
             let winner = u.leaderboard.iter().find(|c| c.promoted);
             Some(Update {
                 row,
@@ -219,9 +228,12 @@ pub fn chart(r: &LiveReport) -> Chart {
         .collect();
     Chart {
         title: format!(
-            "driftd: live version {}, rolling accuracy {}",
+            "driftd: live version {}, {}",
             r.live_version.map_or("-".into(), |v| v.to_string()),
-            opt(r.rolling_accuracy)
+            r.rolling_accuracy.map_or_else(
+                || "no rows scored since it went live".into(),
+                |a| format!("rolling accuracy {a:.4}")
+            )
         ),
         subtitle: Some(format!(
             "{} rows in {} files; {} versions; the trace holds the last {} files",
@@ -231,11 +243,7 @@ pub fn chart(r: &LiveReport) -> Chart {
             trace.len()
         )),
         x_label: "rows ingested (since the daemon started)".into(),
-        y_label: if window > 0 {
-            format!("accuracy over the last {window} rows")
-        } else {
-            "rolling accuracy".into()
-        },
+        y_label: format!("accuracy over the last {window} rows"),
         series: vec![Series {
             name: "live model".into(),
             points,
@@ -243,5 +251,42 @@ pub fn chart(r: &LiveReport) -> Chart {
         alerts,
         updates,
         bands,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(rows_total: u64, live_version: Option<u64>) -> TracePoint {
+        TracePoint {
+            file: format!("f{rows_total}"),
+            rows_total,
+            live_version,
+            rolling_accuracy: Some(0.9),
+            file_accuracy: Some(0.9),
+            at: None,
+        }
+    }
+
+    #[test]
+    fn a_version_live_twice_gets_two_stretches() {
+        // Version 1 trained after the second file; 2 promoted, rolled back.
+        let trace = [
+            point(100, None),
+            point(200, Some(1)),
+            point(300, Some(1)),
+            point(400, Some(2)),
+            point(500, Some(1)),
+            point(600, Some(1)),
+        ];
+        let got: Vec<(f64, f64, u64)> = stretches(&trace)
+            .iter()
+            .map(|b| (b.from, b.to, b.version))
+            .collect();
+        assert_eq!(
+            got,
+            [(200.0, 400.0, 1), (400.0, 500.0, 2), (500.0, 600.0, 1)]
+        );
     }
 }
