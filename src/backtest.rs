@@ -138,7 +138,7 @@ pub struct Report {
     /// Rows of each entry of a run's `windows`.
     pub window_rows: usize,
     /// Rows of the trailing window of the plotted rolling accuracy
-    /// (`monitor.window`).
+    /// (`monitor.window`, or a 200th of the rows if more).
     pub rolling_window_rows: usize,
     /// policy, periodic_only, never_update.
     pub runs: Vec<RunReport>,
@@ -1041,7 +1041,9 @@ pub fn run(policy: &Policy, options: &Options) -> Result<Report, BacktestError> 
             initial_training_seconds: initial.report.seconds,
         },
         window_rows,
-        rolling_window_rows: policy.monitor.window,
+        // monitor.window, or wider on long histories so that the lines
+        // stay readable (about 200 windows across the plot).
+        rolling_window_rows: policy.monitor.window.max(rows / 200),
         runs: reports,
         comparisons,
         verdict,
@@ -1250,6 +1252,19 @@ fn rolling(outcomes: &[u8], window: usize, points: usize) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// 1234567 as "1,234,567".
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The picture of a backtest.
 pub fn chart(report: &Report) -> crate::plot::Chart {
     use crate::plot::{Alert, Band, Chart, Series, Update};
@@ -1258,7 +1273,7 @@ pub fn chart(report: &Report) -> crate::plot::Chart {
     Chart {
         title: format!(
             "driftd backtest: {} rows of {}",
-            report.data.rows,
+            thousands(report.data.rows),
             report.data.dir.file_name().map_or_else(
                 || report.data.dir.display().to_string(),
                 |n| n.to_string_lossy().into_owned()
@@ -1320,6 +1335,13 @@ pub fn chart(report: &Report) -> crate::plot::Chart {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(12_000), "12,000");
+        assert_eq!(thousands(999), "999");
+    }
 
     #[test]
     fn windows_count_only_scored_rows() {

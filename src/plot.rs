@@ -266,21 +266,21 @@ fn draw<DB: DrawingBackend>(
         } else {
             px + 4
         };
-        let slot = label_ends
-            .iter()
-            .position(|&end| end < x)
-            .unwrap_or(label_ends.len());
+        // Only promotions are labelled (the legend says what a grey line
+        // is), and only where a label fits in the strip's two rows: a
+        // crowded stretch keeps its lines without piling labels on the plot.
+        if !u.promoted {
+            continue;
+        }
+        let Some(slot) = (0..2).find(|&i| label_ends.get(i).is_none_or(|&end| end < x)) else {
+            continue;
+        };
         if slot == label_ends.len() {
             label_ends.push(x + width);
         } else {
             label_ends[slot] = x + width;
         }
-        // Rows above the plot first, then (crowded) inside it from the top.
-        let y = if slot < 2 {
-            py - LABEL_ROW * (2 - slot as i32)
-        } else {
-            py + 20 + LABEL_ROW * (slot as i32 - 2)
-        };
+        let y = py - LABEL_ROW * (2 - slot as i32);
         root.draw(&PathElement::new(vec![(px, py), (px, y + 2)], style))?;
         root.draw(&Text::new(
             u.label.clone(),
@@ -288,8 +288,8 @@ fn draw<DB: DrawingBackend>(
             update_font.clone().color(&colour.mix(1.0)),
         ))?;
     }
-    // The accuracy lines.
-    for (i, s) in chart.series.iter().enumerate() {
+    // The accuracy lines, the policy's last so that it is on top.
+    for (i, s) in chart.series.iter().enumerate().rev() {
         let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
         let width = if i == 0 { 3 } else { 2 };
         cc.draw_series(LineSeries::new(

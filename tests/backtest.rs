@@ -231,7 +231,7 @@ fn the_plot_has_its_parts() {
     let svg = &r.svg;
     let texts = svg_texts(svg);
     for part in [
-        "driftd backtest: 8000 rows of incoming",
+        "driftd backtest: 8,000 rows of incoming",
         "~prequential accuracy",
         "rows replayed",
         "accuracy over the last 300 rows",
