@@ -165,6 +165,50 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Replay a directory of historical Parquet files through the policy,
+    /// offline, beside two baselines ("never update" and "periodic only"):
+    /// prequential accuracy, alerts, updates, versions, and a plot.
+    Backtest {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The directory of Parquet files to replay (in timestamp order
+        /// with data.timestamp, else by name).
+        #[arg(long)]
+        data: PathBuf,
+        /// Write the JSON report to this file (`--json` alone or `--json -`:
+        /// print it instead of the text report).
+        #[arg(long, num_args = 0..=1, default_missing_value = "-", value_name = "OUT")]
+        json: Option<PathBuf>,
+        /// Write the plot as SVG.
+        #[arg(long, value_name = "OUT.svg")]
+        plot: Option<PathBuf>,
+        /// Write the plot as PNG.
+        #[arg(long, value_name = "OUT.png")]
+        png: Option<PathBuf>,
+        /// Without data.timestamp: the simulated clock advances this many
+        /// seconds per row (from 2026-01-01T00:00:00Z); without it, rows
+        /// carry their file's modification time, as in the daemon.
+        #[arg(long)]
+        seconds_per_row: Option<f64>,
+        /// Rows per window of the per-window accuracy (default: about 20
+        /// windows, at least monitor.window).
+        #[arg(long)]
+        window_rows: Option<usize>,
+    },
+    /// The backtest's picture for a live daemon: its registry history and
+    /// the rolling-accuracy trace in state/status.json.
+    Report {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Write the plot as SVG.
+        #[arg(long, value_name = "OUT.svg")]
+        plot: Option<PathBuf>,
+        /// Write the plot as PNG.
+        #[arg(long, value_name = "OUT.png")]
+        png: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Write synthetic labelled Parquet data.
     GenData {
         #[command(subcommand)]
@@ -206,6 +250,10 @@ pub enum GenKind {
         /// Add a timestamp column `ts`, one row every this many seconds.
         #[arg(long)]
         seconds_per_row: Option<f64>,
+        /// Unix seconds of the first row's `ts` (default: now); fixed, the
+        /// stream is the same on every run.
+        #[arg(long, requires = "seconds_per_row")]
+        start: Option<i64>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -376,11 +424,80 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let policy = load_policy(&config)?;
             logging::init(format, &policy.log.filter);
             let files = crate::compare::Files { old, new, test };
-            let rows = crate::compare::run(&policy, &files, &strategies, repeats)?;
+            let listed: Vec<StrategyName> = if strategies.is_empty() {
+                StrategyName::ALL_RETRAINING.to_vec()
+            } else {
+                strategies.clone()
+            };
+            // Per seed: the base model, then every strategy.
+            let per_seed: u64 = policy.training.epochs as u64
+                + listed
+                    .iter()
+                    .map(|&s| crate::progress::candidate_epochs(&policy, s))
+                    .sum::<u64>();
+            let rows =
+                crate::progress::with_epoch_progress("compare", per_seed * repeats.max(1), || {
+                    crate::compare::run(&policy, &files, &strategies, repeats)
+                })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 print!("{}", crate::compare::render(&rows, repeats));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backtest {
+            config,
+            data,
+            json,
+            plot,
+            png,
+            seconds_per_row,
+            window_rows,
+        } => {
+            let policy = load_policy(&config)?;
+            // Alerts and updates are the report's subject: the log shows
+            // only problems unless RUST_LOG asks for more.
+            logging::init(format, "error");
+            let options = crate::backtest::Options {
+                data_dir: data,
+                seconds_per_row,
+                window_rows,
+            };
+            let report = crate::backtest::run(&policy, &options)?;
+            let chart = crate::backtest::chart(&report);
+            write_plots(&chart, plot.as_deref(), png.as_deref())?;
+            match json.as_deref() {
+                Some(p) if p == Path::new("-") => {
+                    println!("{}", serde_json::to_string_pretty(&report)?)
+                }
+                Some(p) => {
+                    std::fs::write(p, serde_json::to_vec_pretty(&report)?)
+                        .with_context(|| format!("cannot write {}", p.display()))?;
+                    print!("{}", crate::backtest::render(&report));
+                }
+                None => print!("{}", crate::backtest::render(&report)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            config,
+            plot,
+            png,
+            json,
+        } => {
+            let policy = load_policy(&config)?;
+            logging::init(format, "warn");
+            let report = crate::report::gather(&policy)?;
+            write_plots(
+                &crate::report::chart(&report),
+                plot.as_deref(),
+                png.as_deref(),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", crate::report::render(&report));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -390,6 +507,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Writes the chart as SVG and / or PNG.
+fn write_plots(chart: &crate::plot::Chart, svg: Option<&Path>, png: Option<&Path>) -> Result<()> {
+    if let Some(path) = svg {
+        std::fs::write(path, crate::plot::svg(chart)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = png {
+        std::fs::write(path, crate::plot::png(chart)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 async fn run_daemon(policy: Policy, config: PathBuf) -> Result<()> {
@@ -554,7 +684,13 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
         data.new.len(),
         data.old.len()
     );
-    let t = strategies::run_tournament(policy, &live, &data, &list, seed)?;
+    let epochs = list
+        .iter()
+        .map(|&s| crate::progress::candidate_epochs(policy, s))
+        .sum();
+    let t = crate::progress::with_epoch_progress("update", epochs, || {
+        strategies::run_tournament(policy, &live, &data, &list, seed)
+    })?;
     daemon::log_candidates(&t);
     let board = daemon::leaderboard_of(&t);
     let mut promoted = None;
@@ -1074,6 +1210,7 @@ fn gen_data(kind: GenKind) -> Result<()> {
             rows_per_file,
             features,
             seconds_per_row,
+            start,
             seed,
         } => {
             std::fs::create_dir_all(&out)
@@ -1089,7 +1226,8 @@ fn gen_data(kind: GenKind) -> Result<()> {
                 drift_width,
                 drift_magnitude,
                 rows_per_file,
-                timestamps: seconds_per_row.map(|s| (chrono::Utc::now().timestamp(), s)),
+                timestamps: seconds_per_row
+                    .map(|s| (start.unwrap_or_else(|| chrono::Utc::now().timestamp()), s)),
                 seed,
             };
             let files = gen::write_stream(&out, &spec)?;

@@ -8,6 +8,7 @@
 //! [`registry`] → live model ([`model`]) → [`monitor`].
 #![forbid(unsafe_code)]
 
+pub mod backtest;
 pub mod cli;
 pub mod compare;
 pub mod config;
@@ -24,6 +25,9 @@ pub mod metrics;
 pub mod model;
 pub mod monitor;
 pub mod notify;
+pub mod plot;
+pub mod progress;
 pub mod registry;
+pub mod report;
 pub mod update;
 pub mod worker;

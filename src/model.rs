@@ -70,6 +70,31 @@ pub fn with_cancel<R>(flag: Arc<AtomicBool>, f: impl FnOnce() -> R) -> R {
     result
 }
 
+thread_local! {
+    /// Called after every training epoch on this thread (progress bars).
+    static EPOCH_HOOK: std::cell::RefCell<Option<Box<dyn FnMut()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (on this thread) calling `hook` after every training epoch, so
+/// a command can show progress without the training loop knowing about it.
+pub fn with_epoch_hook<R>(hook: Box<dyn FnMut()>, f: impl FnOnce() -> R) -> R {
+    let previous = EPOCH_HOOK.with(|h| h.replace(Some(hook)));
+    let result = f();
+    EPOCH_HOOK.with(|h| *h.borrow_mut() = previous);
+    result
+}
+
+fn epoch_done() {
+    EPOCH_HOOK.with(|h| {
+        if let Ok(mut hook) = h.try_borrow_mut() {
+            if let Some(hook) = hook.as_mut() {
+                hook();
+            }
+        }
+    });
+}
+
 fn cancelled() -> bool {
     CANCEL.with(|c| {
         c.borrow()
@@ -725,6 +750,7 @@ impl Mlp {
                     loss: last_loss,
                 });
             }
+            epoch_done();
         }
         let max_abs = self.max_abs_weight();
         if !max_abs.is_finite() || max_abs > 1e6 {

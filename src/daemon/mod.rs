@@ -77,6 +77,10 @@ pub struct TracePoint {
     pub live_version: Option<u64>,
     pub rolling_accuracy: Option<f64>,
     pub file_accuracy: Option<f64>,
+    /// When the file was ingested, on the daemon's clock (`driftd report`
+    /// places updates on the trace by it).
+    #[serde(default)]
+    pub at: Option<chrono::DateTime<Utc>>,
 }
 
 /// The leaderboard of the last update, for status and the demo.
@@ -204,15 +208,15 @@ type LiveSlot = Option<Classifier>;
 /// A bounded uniform sample (Vitter's Algorithm R) of rows older versions
 /// were trained on.
 #[derive(Debug, Clone)]
-struct Reservoir {
-    rows: Dataset,
+pub(crate) struct Reservoir {
+    pub(crate) rows: Dataset,
     capacity: usize,
     seen: u64,
     rng: ChaCha8Rng,
 }
 
 impl Reservoir {
-    fn new(width: usize, capacity: usize, seed: u64) -> Self {
+    pub(crate) fn new(width: usize, capacity: usize, seed: u64) -> Self {
         Reservoir {
             rows: Dataset::new(width),
             capacity,
@@ -221,7 +225,7 @@ impl Reservoir {
         }
     }
 
-    fn add(&mut self, data: &Dataset) {
+    pub(crate) fn add(&mut self, data: &Dataset) {
         for i in 0..data.len() {
             self.seen += 1;
             if self.rows.len() < self.capacity {
@@ -243,29 +247,29 @@ impl Reservoir {
 
 /// Rows that arrived since the live version, with global row numbers.
 #[derive(Debug, Clone)]
-struct NewRows {
-    rows: Dataset,
+pub(crate) struct NewRows {
+    pub(crate) rows: Dataset,
     /// Global number of `rows`' first row.
-    first: u64,
+    pub(crate) first: u64,
 }
 
 impl NewRows {
-    fn end(&self) -> u64 {
+    pub(crate) fn end(&self) -> u64 {
         self.first + self.rows.len() as u64
     }
 
     /// Rows with global number >= `from`.
-    fn since(&self, from: u64) -> Dataset {
+    pub(crate) fn since(&self, from: u64) -> Dataset {
         let start = from.saturating_sub(self.first).min(self.rows.len() as u64) as usize;
         self.rows.slice(start, self.rows.len())
     }
 
-    fn before(&self, until: u64) -> Dataset {
+    pub(crate) fn before(&self, until: u64) -> Dataset {
         let end = until.saturating_sub(self.first).min(self.rows.len() as u64) as usize;
         self.rows.slice(0, end)
     }
 
-    fn drop_before(&mut self, until: u64) {
+    pub(crate) fn drop_before(&mut self, until: u64) {
         let end = until.saturating_sub(self.first).min(self.rows.len() as u64) as usize;
         let keep = self.rows.len() - end;
         self.rows.keep_last(keep);
@@ -274,10 +278,10 @@ impl NewRows {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Pending {
-    kind: TriggerKind,
+pub(crate) struct Pending {
+    pub(crate) kind: TriggerKind,
     /// Train on rows from this global row number on (drift: the alert).
-    from_row: Option<u64>,
+    pub(crate) from_row: Option<u64>,
 }
 
 struct RunningUpdate {
@@ -296,14 +300,14 @@ struct RunningUpdate {
 /// A version the daemon promoted, on probation for its first
 /// `update.rollback.watch_rows` rows.
 #[derive(Debug, Clone)]
-struct Probation {
-    version: u64,
-    previous: u64,
+pub(crate) struct Probation {
+    pub(crate) version: u64,
+    pub(crate) previous: u64,
     /// The previous version's rolling accuracy just before the promotion.
-    previous_accuracy: f64,
-    strategy: StrategyName,
-    rows: u64,
-    correct: u64,
+    pub(crate) previous_accuracy: f64,
+    pub(crate) strategy: StrategyName,
+    pub(crate) rows: u64,
+    pub(crate) correct: u64,
 }
 
 struct Live {
@@ -643,10 +647,7 @@ impl Daemon {
     }
 
     fn reservoir_mut(&mut self, width: usize) -> &mut Reservoir {
-        let cap = self.policy.update.reservoir_rows;
-        let seed = self.policy.training.seed;
-        self.reservoir
-            .get_or_insert_with(|| Reservoir::new(width, cap, seed))
+        reservoir_of(&mut self.reservoir, &self.policy, width)
     }
 
     /// Another process (`driftd update`, later `rollback` / `promote`) may
@@ -748,6 +749,7 @@ impl Daemon {
             live_version: self.status.live_version,
             rolling_accuracy: self.monitor.rolling_accuracy(),
             file_accuracy,
+            at: Some(self.clock.now()),
         };
         self.status.trace.push(point);
         if self.status.trace.len() > TRACE_LIMIT {
@@ -894,19 +896,13 @@ impl Daemon {
         let input_checks = self.input_monitor.observe(&data);
         let first_new = self.rows_total;
         self.rows_total += n;
-        let new_rows = self.new_rows.get_or_insert_with(|| NewRows {
-            rows: Dataset::new(width),
-            first: first_new,
-        });
-        new_rows.rows.extend(&data);
-        let max = self.policy.update.max_new_rows;
-        if new_rows.rows.len() > max {
-            let over = (new_rows.rows.len() - max) as u64;
-            let until = new_rows.first + over;
-            let dropped = new_rows.before(until);
-            new_rows.drop_before(until);
-            self.reservoir_mut(width).add(&dropped);
-        }
+        buffer_new_rows(
+            &mut self.new_rows,
+            &mut self.reservoir,
+            &self.policy,
+            &data,
+            first_new,
+        );
         self.status.rows_since_live = self.monitor.rows_seen();
         for alert in alerts {
             // Global row number of the row that raised the alert.
@@ -945,22 +941,7 @@ impl Daemon {
                 return None;
             }
         };
-        Some(
-            data.labels
-                .iter()
-                .enumerate()
-                .map(|(i, &l)| {
-                    let p = &probs[i * classes..(i + 1) * classes];
-                    RowOutcome {
-                        label: l as u32,
-                        predicted: model::predicted_class(p) as u32,
-                        p_label: p.get(l as usize).copied().unwrap_or(0.0),
-                        p_positive: p.get(1).copied().unwrap_or(0.0),
-                        time_us: data.times_us[i],
-                    }
-                })
-                .collect(),
-        )
+        Some(outcomes_of(data, &probs, classes))
     }
 
     /// Counts the new version's first rows; once `watch_rows` are in, keeps
@@ -974,17 +955,12 @@ impl Daemon {
             self.probation = None;
             return;
         }
-        let watch = self.policy.update.rollback.watch_rows;
-        let take = ((watch - p.rows) as usize).min(outcomes.len());
-        p.rows += take as u64;
-        p.correct += outcomes[..take].iter().filter(|o| o.correct()).count() as u64;
-        if p.rows < watch {
+        let Some(accuracy) = probation_count(p, outcomes, self.policy.update.rollback.watch_rows)
+        else {
             return;
-        }
+        };
         let p = self.probation.take().expect("checked");
-        let accuracy = p.correct as f64 / p.rows as f64;
-        let margin = self.policy.update.rollback.margin;
-        if accuracy >= p.previous_accuracy - margin {
+        if probation_holds(&p, accuracy, self.policy.update.rollback.margin) {
             info!(
                 event = "promotion_confirmed",
                 version = p.version,
@@ -1049,68 +1025,20 @@ impl Daemon {
     /// check where no feature moved; while it lasts the alert is repeated
     /// every `monitor.realert_after_rows` rows (if set).
     fn on_input_check(&mut self, check: InputCheck, at_row: u64) {
-        let cfg = &self.policy.monitor;
-        let top: Vec<_> = check
-            .features
-            .iter()
-            .take(cfg.input.report_features.max(1))
-            .cloned()
-            .collect();
-        self.status.input_drift = top.clone();
-        let rows_seen = self.monitor.rows_seen();
-        if check.moved == 0 {
-            if self.input_episode.take().is_some() {
-                info!(
-                    event = "drift_recovered",
-                    detector = "input",
-                    live_version = ?self.status.live_version,
-                    "no feature has moved over the last {} rows any more; input drift is re-armed",
-                    check.window
-                );
-            }
+        let report = self.policy.monitor.input.report_features.max(1);
+        self.status.input_drift = check.features.iter().take(report).cloned().collect();
+        let Some(alert) = input_alert(
+            &self.policy.monitor,
+            &check,
+            &mut self.input_episode,
+            &self.monitor,
+            self.status.live_version,
+        ) else {
             return;
-        }
-        let repeat = match self.input_episode {
-            None => 0,
-            Some(last)
-                if cfg.realert_after_rows > 0 && rows_seen - last >= cfg.realert_after_rows =>
-            {
-                1
-            }
-            Some(last) => {
-                debug!(
-                    detector = "input",
-                    moved = check.moved,
-                    rows_since_alert = rows_seen - last,
-                    "input alert suppressed: same drift episode"
-                );
-                return;
-            }
-        };
-        self.input_episode = Some(rows_seen);
-        let severity = if cfg.input.trigger_update {
-            Severity::Drift
-        } else {
-            Severity::Warning
-        };
-        let alert = DriftAlert {
-            kind: "input".into(),
-            detector: "input".into(),
-            severity,
-            metric: "psi".into(),
-            baseline: self.monitor.baseline(),
-            current: self.monitor.rolling_accuracy().unwrap_or(f64::NAN),
-            estimated_error: top.first().map_or(0.0, |f| f.psi),
-            window: check.window,
-            rows_since_live: rows_seen,
-            live_version: self.status.live_version,
-            repeat,
-            features: top,
         };
         // Train on the rows of the window that moved.
         let from = at_row.saturating_sub(check.window as u64);
-        let moved = check.moved;
-        self.raise_input_alert(alert, moved, from);
+        self.raise_input_alert(alert, check.moved, from);
     }
 
     fn raise_input_alert(&mut self, alert: DriftAlert, moved: usize, from_row: u64) {
@@ -1263,19 +1191,12 @@ impl Daemon {
             debug!(trigger = p.kind.as_str(), reason = %reason, "update trigger suppressed: {reason}");
             return;
         }
-        match &mut self.pending {
-            Some(existing) => {
-                self.status.triggers_coalesced += 1;
-                debug!(
-                    trigger = p.kind.as_str(),
-                    "an update is already pending; coalescing"
-                );
-                // A drift trigger is more specific about which rows to use.
-                if p.kind == TriggerKind::Drift {
-                    *existing = p;
-                }
-            }
-            None => self.pending = Some(p),
+        if coalesce(&mut self.pending, p) {
+            self.status.triggers_coalesced += 1;
+            debug!(
+                trigger = p.kind.as_str(),
+                "an update is already pending; coalescing"
+            );
         }
         self.status.update_pending = true;
     }
@@ -1289,20 +1210,8 @@ impl Daemon {
         let now = tokio::time::Instant::now();
         let day = Duration::from_secs(24 * 3600);
         self.update_starts.retain(|t| now.duration_since(*t) < day);
-        let cooldown = Duration::from_secs(self.policy.update.cooldown_seconds);
-        if let Some(last) = self.last_update_end {
-            if now.duration_since(last) < cooldown {
-                return Some(format!(
-                    "in the cooldown of {}s after the last update",
-                    cooldown.as_secs()
-                ));
-            }
-        }
-        let cap = self.policy.update.max_updates_per_day;
-        if self.update_starts.len() >= cap {
-            return Some(format!("{cap} updates already ran in the last 24 hours"));
-        }
-        None
+        let since_last_end = self.last_update_end.map(|last| now.duration_since(last));
+        suppression(&self.policy, since_last_end, self.update_starts.len())
     }
 
     fn maybe_start_update(&mut self) {
@@ -1322,42 +1231,29 @@ impl Daemon {
             debug!("a scheduled update waits until the files already in the directory are read");
             return;
         }
-        let width = live.model.inputs();
-        let empty = NewRows {
-            rows: Dataset::new(width),
-            first: self.rows_total,
-        };
-        let new_rows = self.new_rows.as_ref().unwrap_or(&empty);
-        let from = pending.from_row.unwrap_or(new_rows.first);
-        let new = new_rows.since(from);
-        let needed = match pending.kind {
-            TriggerKind::Drift => self.policy.update.min_new_rows,
-            _ => (self.policy.update.min_holdout_rows as f64 / self.policy.update.holdout_fraction)
-                .ceil() as usize,
-        };
-        if new.len() < needed {
-            if pending.kind != TriggerKind::Drift {
-                info!(
-                    event = "update_rejected",
-                    trigger = pending.kind.as_str(),
-                    new_rows = new.len(),
-                    "not enough new rows for an update ({} of {} needed)",
-                    new.len(),
-                    needed
-                );
-                self.pending = None;
-                self.status.update_pending = false;
+        let (new, old, end_row) = match update_rows(
+            &self.policy,
+            self.new_rows.as_ref(),
+            self.reservoir.as_ref(),
+            pending,
+            self.rows_total,
+            live.model.inputs(),
+        ) {
+            UpdateRows::Ready { new, old, end_row } => (new, old, end_row),
+            UpdateRows::Short { have, needed } => {
+                if pending.kind != TriggerKind::Drift {
+                    info!(
+                        event = "update_rejected",
+                        trigger = pending.kind.as_str(),
+                        new_rows = have,
+                        "not enough new rows for an update ({have} of {needed} needed)"
+                    );
+                    self.pending = None;
+                    self.status.update_pending = false;
+                }
+                return;
             }
-            return;
-        }
-        let mut old = self
-            .reservoir
-            .as_ref()
-            .map(|r| r.rows.clone())
-            .unwrap_or_else(|| Dataset::new(new.width));
-        // Rows since the version but before the drift belong to the old
-        // concept: they join the old rows for the *_all strategies.
-        old.extend(&new_rows.before(from));
+        };
         let lineage = match self.policy.update.ensemble.members {
             EnsembleMembers::LastVersions => self.registry.lineage(
                 &live.meta,
@@ -1366,24 +1262,16 @@ impl Daemon {
             EnsembleMembers::Grow => Vec::new(),
         };
         let data = UpdateData { old, new, lineage };
-        let mut strategies = self.policy.update.candidates.clone();
-        if let Some(excluded) = self.excluded_strategy.take() {
-            strategies.retain(|s| *s != excluded);
+        let strategies = strategies_for(&self.policy, self.excluded_strategy.take());
+        if strategies.is_empty() {
             info!(
-                strategy = excluded.as_str(),
-                "{} is left out of this update: its last promotion was rolled back",
-                excluded.as_str()
+                event = "update_rejected",
+                trigger = pending.kind.as_str(),
+                "no candidate left for this update"
             );
-            if strategies.is_empty() {
-                info!(
-                    event = "update_rejected",
-                    trigger = pending.kind.as_str(),
-                    "no candidate left for this update"
-                );
-                self.pending = None;
-                self.status.update_pending = false;
-                return;
-            }
+            self.pending = None;
+            self.status.update_pending = false;
+            return;
         }
         let policy = self.policy.clone();
         let live_version = live.meta.version;
@@ -1400,7 +1288,6 @@ impl Daemon {
             data.new.len(),
             data.old.len()
         );
-        let end_row = new_rows.end();
         let live_model = live.model.clone();
         let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = cancel.clone();
@@ -1542,12 +1429,12 @@ impl Daemon {
                                 correct: 0,
                             });
                         }
-                        // Rows the new version was trained on become old rows.
-                        if let Some(new_rows) = &mut self.new_rows {
-                            let consumed = new_rows.before(running.end_row);
-                            new_rows.drop_before(running.end_row);
-                            self.reservoir_mut(consumed.width).add(&consumed);
-                        }
+                        consume_trained(
+                            &mut self.new_rows,
+                            &mut self.reservoir,
+                            &self.policy,
+                            running.end_row,
+                        );
                     }
                     Err(e) => {
                         self.count_update("failed");
@@ -1699,6 +1586,272 @@ impl Daemon {
             }
         }
     }
+}
+
+/// Per-row outcomes of a batch from the live model's class probabilities
+/// (`classes` per row).
+pub(crate) fn outcomes_of(data: &Dataset, probs: &[f32], classes: usize) -> Vec<RowOutcome> {
+    data.labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            let p = &probs[i * classes..(i + 1) * classes];
+            RowOutcome {
+                label: l as u32,
+                predicted: model::predicted_class(p) as u32,
+                p_label: p.get(l as usize).copied().unwrap_or(0.0),
+                p_positive: p.get(1).copied().unwrap_or(0.0),
+                time_us: data.times_us[i],
+            }
+        })
+        .collect()
+}
+
+/// The reservoir of old rows, created on first use.
+pub(crate) fn reservoir_of<'a>(
+    reservoir: &'a mut Option<Reservoir>,
+    policy: &Policy,
+    width: usize,
+) -> &'a mut Reservoir {
+    let cap = policy.update.reservoir_rows;
+    let seed = policy.training.seed;
+    reservoir.get_or_insert_with(|| Reservoir::new(width, cap, seed))
+}
+
+/// Appends a scored batch (global rows from `first_new` on) to the rows
+/// since the live version; beyond `update.max_new_rows` the oldest move to
+/// the reservoir.
+pub(crate) fn buffer_new_rows(
+    new_rows: &mut Option<NewRows>,
+    reservoir: &mut Option<Reservoir>,
+    policy: &Policy,
+    data: &Dataset,
+    first_new: u64,
+) {
+    let new_rows = new_rows.get_or_insert_with(|| NewRows {
+        rows: Dataset::new(data.width),
+        first: first_new,
+    });
+    new_rows.rows.extend(data);
+    let max = policy.update.max_new_rows;
+    if new_rows.rows.len() > max {
+        let over = (new_rows.rows.len() - max) as u64;
+        let until = new_rows.first + over;
+        let dropped = new_rows.before(until);
+        new_rows.drop_before(until);
+        reservoir_of(reservoir, policy, data.width).add(&dropped);
+    }
+}
+
+/// After a promotion: the rows the new version was trained on (global rows
+/// before `end_row`) become old rows.
+pub(crate) fn consume_trained(
+    new_rows: &mut Option<NewRows>,
+    reservoir: &mut Option<Reservoir>,
+    policy: &Policy,
+    end_row: u64,
+) {
+    if let Some(new_rows) = new_rows {
+        let consumed = new_rows.before(end_row);
+        new_rows.drop_before(end_row);
+        reservoir_of(reservoir, policy, consumed.width).add(&consumed);
+    }
+}
+
+/// Merges a trigger into the pending update; returns whether one was
+/// already pending (coalesced).
+pub(crate) fn coalesce(pending: &mut Option<Pending>, p: Pending) -> bool {
+    match pending {
+        Some(existing) => {
+            // A drift trigger is more specific about which rows to use.
+            if p.kind == TriggerKind::Drift {
+                *existing = p;
+            }
+            true
+        }
+        None => {
+            *pending = Some(p);
+            false
+        }
+    }
+}
+
+/// Why an automatic trigger must not start an update: the cooldown after
+/// the last update (`since_last_end`) or the daily cap (`starts_last_day`
+/// updates started in the last 24 hours).
+pub(crate) fn suppression(
+    policy: &Policy,
+    since_last_end: Option<Duration>,
+    starts_last_day: usize,
+) -> Option<String> {
+    let cooldown = Duration::from_secs(policy.update.cooldown_seconds);
+    if since_last_end.is_some_and(|d| d < cooldown) {
+        return Some(format!(
+            "in the cooldown of {}s after the last update",
+            cooldown.as_secs()
+        ));
+    }
+    let cap = policy.update.max_updates_per_day;
+    if starts_last_day >= cap {
+        return Some(format!("{cap} updates already ran in the last 24 hours"));
+    }
+    None
+}
+
+/// The rows an update would train on, or why it must wait.
+pub(crate) enum UpdateRows {
+    /// Fewer new rows than the trigger needs.
+    Short { have: usize, needed: usize },
+    /// `new`: rows since the trigger's start (drift: the alert); `old`: the
+    /// reservoir plus rows since the version but before the drift;
+    /// `end_row`: one past the last global row used.
+    Ready {
+        new: Dataset,
+        old: Dataset,
+        end_row: u64,
+    },
+}
+
+/// What the daemon hands the trainer for `pending`: a drift waits for
+/// `update.min_new_rows` rows past the alert, other triggers need enough
+/// rows for `update.min_holdout_rows` holdout rows.
+pub(crate) fn update_rows(
+    policy: &Policy,
+    new_rows: Option<&NewRows>,
+    reservoir: Option<&Reservoir>,
+    pending: Pending,
+    rows_total: u64,
+    width: usize,
+) -> UpdateRows {
+    let empty = NewRows {
+        rows: Dataset::new(width),
+        first: rows_total,
+    };
+    let new_rows = new_rows.unwrap_or(&empty);
+    let from = pending.from_row.unwrap_or(new_rows.first);
+    let new = new_rows.since(from);
+    let needed = match pending.kind {
+        TriggerKind::Drift => policy.update.min_new_rows,
+        _ => {
+            (policy.update.min_holdout_rows as f64 / policy.update.holdout_fraction).ceil() as usize
+        }
+    };
+    if new.len() < needed {
+        return UpdateRows::Short {
+            have: new.len(),
+            needed,
+        };
+    }
+    let mut old = reservoir
+        .map(|r| r.rows.clone())
+        .unwrap_or_else(|| Dataset::new(new.width));
+    // Rows since the version but before the drift belong to the old
+    // concept: they join the old rows for the *_all strategies.
+    old.extend(&new_rows.before(from));
+    UpdateRows::Ready {
+        new,
+        old,
+        end_row: new_rows.end(),
+    }
+}
+
+/// The policy's candidates, minus the strategy whose last promotion was
+/// rolled back.
+pub(crate) fn strategies_for(policy: &Policy, excluded: Option<StrategyName>) -> Vec<StrategyName> {
+    let mut strategies = policy.update.candidates.clone();
+    if let Some(excluded) = excluded {
+        strategies.retain(|s| *s != excluded);
+        info!(
+            strategy = excluded.as_str(),
+            "{} is left out of this update: its last promotion was rolled back",
+            excluded.as_str()
+        );
+    }
+    strategies
+}
+
+/// Counts a promoted version's first rows on probation; once `watch` rows
+/// are in, returns its accuracy on them.
+pub(crate) fn probation_count(
+    p: &mut Probation,
+    outcomes: &[RowOutcome],
+    watch: u64,
+) -> Option<f64> {
+    let take = ((watch - p.rows) as usize).min(outcomes.len());
+    p.rows += take as u64;
+    p.correct += outcomes[..take].iter().filter(|o| o.correct()).count() as u64;
+    (p.rows >= watch).then(|| p.correct as f64 / p.rows as f64)
+}
+
+/// A version on probation stays when its accuracy is within `margin` of
+/// the previous version's before the promotion.
+pub(crate) fn probation_holds(p: &Probation, accuracy: f64, margin: f64) -> bool {
+    accuracy >= p.previous_accuracy - margin
+}
+
+/// One input-drift alert per episode: the episode ends at the first check
+/// where no feature moved; while it lasts the alert is repeated every
+/// `monitor.realert_after_rows` rows (if set). `episode` holds the rows the
+/// monitor had seen at the episode's last alert.
+pub(crate) fn input_alert(
+    cfg: &crate::config::MonitorConfig,
+    check: &InputCheck,
+    episode: &mut Option<u64>,
+    monitor: &Monitor,
+    live_version: Option<u64>,
+) -> Option<DriftAlert> {
+    let top: Vec<_> = check
+        .features
+        .iter()
+        .take(cfg.input.report_features.max(1))
+        .cloned()
+        .collect();
+    let rows_seen = monitor.rows_seen();
+    if check.moved == 0 {
+        if episode.take().is_some() {
+            info!(
+                event = "drift_recovered",
+                detector = "input",
+                live_version = ?live_version,
+                "no feature has moved over the last {} rows any more; input drift is re-armed",
+                check.window
+            );
+        }
+        return None;
+    }
+    let repeat = match *episode {
+        None => 0,
+        Some(last) if cfg.realert_after_rows > 0 && rows_seen - last >= cfg.realert_after_rows => 1,
+        Some(last) => {
+            debug!(
+                detector = "input",
+                moved = check.moved,
+                rows_since_alert = rows_seen - last,
+                "input alert suppressed: same drift episode"
+            );
+            return None;
+        }
+    };
+    *episode = Some(rows_seen);
+    let severity = if cfg.input.trigger_update {
+        Severity::Drift
+    } else {
+        Severity::Warning
+    };
+    Some(DriftAlert {
+        kind: "input".into(),
+        detector: "input".into(),
+        severity,
+        metric: "psi".into(),
+        baseline: monitor.baseline(),
+        current: monitor.rolling_accuracy().unwrap_or(f64::NAN),
+        estimated_error: top.first().map_or(0.0, |f| f.psi),
+        window: check.window,
+        rows_since_live: rows_seen,
+        live_version,
+        repeat,
+        features: top,
+    })
 }
 
 /// Logs one `candidate_scored` event per candidate.
