@@ -855,8 +855,14 @@ impl Daemon {
                 error!(file = %name, error = %e, "cannot score the file's rows");
                 return None;
             }
-            Ok(None) | Err(_) => {
+            Ok(None) => {
                 error!(file = %name, "the scorer has no live model");
+                return None;
+            }
+            Err(e) => {
+                // A panicking scoring job (caught on the scorer thread,
+                // which keeps serving): the rows stay unscored.
+                error!(file = %name, error = %e, "cannot score the file's rows: {e}");
                 return None;
             }
         };
