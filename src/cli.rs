@@ -45,6 +45,14 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Read one data file as the daemon would (the daemon runs this in a
+    /// child process for a file that killed its previous process).
+    #[command(hide = true)]
+    ProbeFile {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        file: PathBuf,
+    },
     /// Validate a policy file; report every error with its line.
     CheckConfig {
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -263,6 +271,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     Ok(ExitCode::from(2))
                 }
             }
+        }
+        Command::ProbeFile { config, file } => {
+            logging::init(format, "warn");
+            let policy = load_policy(&config)?;
+            println!("{}", daemon::guard::probe_file(&policy, &file)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Run { config } => {
             let policy = load_policy(&config)?;

@@ -59,6 +59,11 @@ pub enum FileProblem {
         "a symlink to {target}, outside the data directory (data.follow_symlinks = true reads it)"
     )]
     SymlinkOutside { target: String },
+    #[error(
+        "reading this file killed driftd (signal {signal} inside the Parquet reader, e.g. an \
+         allocation failure on a corrupt page); quarantined so it cannot stop the daemon again"
+    )]
+    ReaderCrashed { signal: i32 },
     #[error("not a valid Parquet file: {0}")]
     NotParquet(String),
     #[error("the file has no rows")]

@@ -246,3 +246,53 @@ fn checkpoints_are_read_only_from_safetensors() {
         "{rows}"
     );
 }
+
+/// polars aborts the process on some corrupt files (an allocation of
+/// exabytes claimed by a page: found by the `parquet` fuzz target, kept in
+/// tests/data/fuzz-regressions/parquet-abort/). No catch_unwind stops an
+/// abort; the restart must quarantine the file instead of dying again.
+#[test]
+fn a_file_that_kills_the_reader_is_quarantined_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policy = write_policy(root, "");
+    let incoming = root.join("incoming");
+    let o = driftd(&[
+        "gen-data",
+        "stream",
+        "--out",
+        incoming.to_str().unwrap(),
+        "--rows",
+        "500",
+        "--rows-per-file",
+        "250",
+        "--features",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let killer = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz-regressions/parquet-abort/dictionary-validity-huge-alloc.parquet");
+    std::fs::copy(&killer, incoming.join("part-000002.parquet")).unwrap();
+
+    let out = spawn_daemon(&policy).wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(6), "polars aborts: {logs}");
+    assert!(logs.contains("memory allocation of"), "{logs}");
+
+    let child = spawn_daemon(&policy);
+    let pid = child.id();
+    let status = wait_status(root, "the killer quarantined", |s| {
+        s["pid"] == pid && s["files_quarantined"] == 1
+    });
+    stop(child);
+    assert_eq!(status["live_version"], 1, "{status}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("state/manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["rows_ingested"], 500, "{manifest}");
+    let reason = manifest["files"]["part-000002.parquet"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("killed driftd (signal 6"), "{manifest}");
+    assert!(!root.join("state/reading.json").exists());
+}

@@ -13,6 +13,7 @@
 //! promotion, after the version is durable in the registry; a file is
 //! recorded in the manifest only after its rows are in the buffers.
 
+pub mod guard;
 pub mod schedule;
 pub mod service;
 
@@ -341,6 +342,8 @@ struct Daemon {
     /// the data directory; `STATUS=` when its line changes.
     notifier: Notifier,
     ready: bool,
+    /// A file the previous process was reading when it died (see `guard`).
+    suspect: Option<guard::ReadingNote>,
     scan_ok: bool,
     status_line: String,
 }
@@ -429,7 +432,9 @@ pub async fn run_with(
         ready: false,
         scan_ok: false,
         status_line: String::new(),
+        suspect: None,
     };
+    d.suspect = guard::left_over(&d.policy.state.dir);
     d.load_live().await?;
     d.restore_buffers().await;
     if d.policy.schedule.enabled {
@@ -768,6 +773,17 @@ impl Daemon {
         if let Some(problem) = &file.problem {
             return Err(problem.clone());
         }
+        // The previous process died reading this very file: read it in a
+        // child first (see `guard`).
+        if let Some(note) = self.suspect.take() {
+            if note.is(file) {
+                warn!(file = %file.name, "the previous process stopped while reading this file; reading it in a child process first");
+                guard::probe(&self.policy, &file.path).await?;
+            } else {
+                self.suspect = Some(note);
+            }
+        }
+        guard::note(&self.policy.state.dir, file);
         let reader = self.ingestor.reader();
         let to_open = file.clone();
         let opened = std::sync::Arc::new(off_thread(move || reader.open(&to_open)).await?);
@@ -821,6 +837,7 @@ impl Daemon {
             error!(error = %e, file = %file.name, "cannot persist the manifest");
         }
         self.last_file = Some(file.name.clone());
+        guard::clear(&self.policy.state.dir);
     }
 
     /// Scores a file's rows with the live model, feeds the monitor and the
