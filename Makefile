@@ -1,6 +1,8 @@
 # driftd — the two commands of the README:
 #   make demo    builds driftd (installing libtorch if missing) and runs `driftd demo`
 #   make test    the whole test suite (also installs what it needs)
+#   make fuzz    every fuzz target for FUZZ_SECONDS (600) each; make fuzz-TARGET
+#                one of policy, parquet, registry, checkpoint (scripts/fuzz.sh)
 #   make bench   the benchmark suite: driftd beside a Python + PyTorch peer, one
 #                table (DRIFTD_BENCH_RUNS runs per side, default 5)
 # A user with their own libtorch 2.13 sets LIBTORCH and the venv is skipped for
@@ -16,7 +18,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # Resolve the symlink so the binary's run path does not depend on this checkout.
 WITH_LIBTORCH = export LIBTORCH="$${LIBTORCH:-$$(readlink -f $(CURDIR)/.libtorch)}";
 
-.PHONY: demo test bench build lint bootstrap bootstrap-python clean install uninstall
+.PHONY: demo test bench build lint bootstrap bootstrap-python clean install uninstall fuzz
 
 demo: build
 	$(TARGET_DIR)/release/driftd demo
@@ -31,6 +33,15 @@ test: bootstrap-python
 bench: bootstrap-python
 	$(WITH_LIBTORCH) export DRIFTD_PYTHON="$(DRIFTD_VENV)/bin/python"; \
 	  $(CARGO) bench --locked --bench suite
+
+# Fuzzing: cargo-fuzz on the nightly toolchain (installed when missing),
+# built without a sanitizer into ~/.cache/driftd-ci/fuzz-target.
+FUZZ_SECONDS ?= 600
+fuzz: bootstrap
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-%: bootstrap
+	scripts/fuzz.sh $(FUZZ_SECONDS) $*
 
 lint: bootstrap
 	$(CARGO) fmt --all -- --check

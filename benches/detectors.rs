@@ -4,6 +4,7 @@
 //! policy's default detector was chosen from (see src/detect.rs).
 //!
 //! `cargo bench --bench detectors` (about two minutes in release).
+#![forbid(unsafe_code)]
 
 use driftd::detect::{
     candidate_specs, evaluate, reference_scenarios, robustness_scenarios, table, Scenario, Shape,

@@ -19,6 +19,7 @@
 //! the example policy's detectors). Every pipeline runs twice per round:
 //! with libgomp's default wait policy and with `OMP_WAIT_POLICY=PASSIVE`
 //! (libtorch's idle OpenMP threads sleep instead of spinning).
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@
 //! daemon alerts.
 //!
 //! `cargo bench --bench input_drift` (under a minute in release).
+#![forbid(unsafe_code)]
 
 use driftd::config::InputDriftConfig;
 use driftd::gen::{ClassificationSpec, Concept};

@@ -12,6 +12,7 @@
 //!
 //! The binary is also its own driftd-side worker: `suite --worker MODE ...`
 //! runs one measurement and prints `{"value": .., "peak_rss_kb": ..}`.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

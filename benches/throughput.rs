@@ -4,6 +4,7 @@
 //!
 //! Run with `cargo bench --bench throughput` (after `make build`). Each
 //! figure is the median of several runs; the table goes to stdout.
+#![forbid(unsafe_code)]
 
 use std::time::Instant;
 

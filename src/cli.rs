@@ -45,6 +45,14 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Read one data file as the daemon would (the daemon runs this in a
+    /// child process for a file that killed its previous process).
+    #[command(hide = true)]
+    ProbeFile {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        file: PathBuf,
+    },
     /// Validate a policy file; report every error with its line.
     CheckConfig {
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -312,6 +320,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::ProbeFile { config, file } => {
+            logging::init(format, "warn");
+            let policy = load_policy(&config)?;
+            println!("{}", daemon::guard::probe_file(&policy, &file)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run { config } => {
             let policy = load_policy(&config)?;
             logging::init(format, &policy.log.filter);
@@ -555,11 +569,15 @@ async fn run_daemon(policy: Policy, config: PathBuf) -> Result<()> {
         notifier: crate::notify::Notifier::from_env()?,
         reloads: Some(reload_rx),
     };
-    let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+    // Installed now, not when run_with first polls the future: a SIGTERM
+    // during start-up (after status.json appears) must stop cleanly too.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot install the SIGINT handler")?;
+    let shutdown = async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
         tracing::info!("shutdown requested");
@@ -789,19 +807,43 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
     Ok(())
 }
 
+/// How to turn a PyTorch checkpoint into what `driftd import` reads.
+const CONVERT_HINT: &str = "Save the state_dict with safetensors instead: \
+    safetensors.torch.save_file(model.state_dict(), \"model.safetensors\") \
+    (for an existing file: save_file(torch.load(\"model.pt\", weights_only=True), \"model.safetensors\"))";
+
+/// What a file written by `torch.save` or `pickle` starts with: a zip
+/// archive (torch.save's default since PyTorch 1.6) or a pickle stream
+/// (protocol 2 and later open with 0x80).
+fn pickle_kind(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"PK\x03\x04") {
+        Some("a zip archive (torch.save)")
+    } else if bytes.first() == Some(&0x80) && bytes.get(1).is_some_and(|p| (2..=5).contains(p)) {
+        Some("a pickle (torch.save / pickle.dump)")
+    } else {
+        None
+    }
+}
+
 /// `driftd import`: checks a PyTorch state_dict against the policy's
 /// architecture and writes it as the next version (live only with
 /// `--promote`).
 fn import(policy: &Policy, file: &Path, reason: &str, promote: bool) -> Result<()> {
     if file.extension().and_then(|e| e.to_str()) != Some("safetensors") {
         bail!(
-            "{} is not a .safetensors file: driftd import takes a PyTorch state_dict saved with \
-             safetensors.torch.save_file(model.state_dict(), \"model.safetensors\") \
-             (pickled .pt / .pth files are not read: unpickling can run code)",
+            "{} is not a .safetensors file: driftd import takes only safetensors checkpoints \
+             (pickled .pt / .pth files are never read: unpickling can run code). {CONVERT_HINT}",
             file.display()
         );
     }
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    if let Some(kind) = pickle_kind(&bytes) {
+        bail!(
+            "{} is named .safetensors but holds {kind}, not safetensors: it is not read \
+             (unpickling can run code). {CONVERT_HINT}",
+            file.display()
+        );
+    }
     let (registry, _lock, _) = Registry::open_locked(&policy.registry.dir, "driftd import")?;
     let live = registry.live_version()?;
     // Feature order: the policy's list, else the live version's.

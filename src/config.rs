@@ -187,6 +187,10 @@ pub struct DataConfig {
     pub recursive: bool,
     /// Glob (`*`, `?`) a file name must match to be read.
     pub file_pattern: String,
+    /// Read a data file that is a symlink to a file outside the data
+    /// directory. Off: such a file is quarantined (symlinks within the
+    /// directory are always read).
+    pub follow_symlinks: bool,
     /// A file is read only once its size and modification time have been
     /// unchanged this long (for producers that write in place); 0 takes a
     /// file as soon as its Parquet footer is valid.
@@ -229,6 +233,7 @@ impl Default for DataConfig {
             initial_rows: 1000,
             recursive: false,
             file_pattern: "*.parquet".into(),
+            follow_symlinks: false,
             settle_ms: 0,
             incomplete_after_ms: 5000,
             bad_rows: BadRows::Quarantine,

@@ -4,14 +4,20 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+/// What driftd creates in the registry and the state directory is
+/// readable by its owner only (the model, its data summary, the manifest).
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
 
 /// Replaces `path` atomically with `bytes`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = parent_dir(path);
     let tmp = temp_name(path);
     let result = (|| {
-        let mut f = File::create(&tmp)?;
+        let mut f = create_private_file(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -27,7 +33,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Appends one line and syncs it, for append-only logs such as the history.
 pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
     let existed = path.exists();
-    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(path)?;
     f.write_all(line.as_bytes())?;
     f.write_all(b"\n")?;
     f.sync_all()?;
@@ -44,11 +54,26 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Creates `dir` (and parents) with owner-only permissions when new.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
     fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .mode(PRIVATE_DIR_MODE)
         .create(dir)
+}
+
+/// Creates one directory (its parent must exist; an existing one is an
+/// error) with owner-only permissions.
+pub fn create_private_dir_new(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().mode(PRIVATE_DIR_MODE).create(dir)
+}
+
+/// Creates (or truncates) a file for writing; a new file is owner-only.
+pub fn create_private_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(path)
 }
 
 /// The hidden temporary sibling used while `path` is being written.

@@ -13,7 +13,7 @@
 //! the producer convention, its size and mtime have settled, and its Parquet
 //! footer is valid.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -55,6 +55,15 @@ pub enum FileProblem {
     Unreadable(String),
     #[error("the file vanished while it was being read")]
     Vanished,
+    #[error(
+        "a symlink to {target}, outside the data directory (data.follow_symlinks = true reads it)"
+    )]
+    SymlinkOutside { target: String },
+    #[error(
+        "reading this file killed driftd (signal {signal} inside the Parquet reader, e.g. an \
+         allocation failure on a corrupt page); quarantined so it cannot stop the daemon again"
+    )]
+    ReaderCrashed { signal: i32 },
     #[error("not a valid Parquet file: {0}")]
     NotParquet(String),
     #[error("the file has no rows")]
@@ -263,14 +272,23 @@ pub struct NewFile {
 #[derive(Debug, Clone)]
 struct Listed {
     name: String,
+    /// The file to read: for a symlink, its resolved target.
     path: PathBuf,
     identity: FileIdentity,
+    /// A symlink out of the data directory that the policy does not follow.
+    refused: Option<FileProblem>,
 }
 
 /// Regular files under `dir` whose names pass the convention and
 /// `pattern`, sorted by name (producers name files in arrival order).
-fn list_files(dir: &Path, recursive: bool, pattern: &str) -> Result<Vec<Listed>, IngestError> {
+fn list_files(
+    dir: &Path,
+    recursive: bool,
+    pattern: &str,
+    follow_symlinks: bool,
+) -> Result<Vec<Listed>, IngestError> {
     let mut found = Vec::new();
+    let real_dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut dirs = vec![(dir.to_path_buf(), String::new())];
     while let Some((d, prefix)) = dirs.pop() {
         let entries = match fs::read_dir(&d) {
@@ -299,17 +317,60 @@ fn list_files(dir: &Path, recursive: bool, pattern: &str) -> Result<Vec<Listed>,
                 }
                 continue;
             }
-            if !meta.is_file() || !is_candidate_name(&file_name) || !glob_match(pattern, &file_name)
+            if !(meta.is_file() || meta.is_symlink())
+                || !is_candidate_name(&file_name)
+                || !glob_match(pattern, &file_name)
             {
+                continue;
+            }
+            if meta.is_symlink() {
+                // Read through the link only to a regular file, inside the
+                // data directory unless the policy allows any target.
+                let Ok(target) = fs::canonicalize(entry.path()) else {
+                    continue; // dangling: nothing to read (yet)
+                };
+                let Ok(target_meta) = fs::metadata(&target) else {
+                    continue;
+                };
+                if !target_meta.is_file() {
+                    continue;
+                }
+                let refused = (!follow_symlinks && !target.starts_with(&real_dir)).then(|| {
+                    FileProblem::SymlinkOutside {
+                        target: target.display().to_string(),
+                    }
+                });
+                found.push(Listed {
+                    name,
+                    identity: if refused.is_some() {
+                        FileIdentity::of(&meta)
+                    } else {
+                        FileIdentity::of(&target_meta)
+                    },
+                    path: if refused.is_some() {
+                        entry.path()
+                    } else {
+                        target
+                    },
+                    refused,
+                });
                 continue;
             }
             found.push(Listed {
                 name,
                 path: entry.path(),
                 identity: FileIdentity::of(&meta),
+                refused: None,
             });
         }
     }
+    // A link to a file the scan lists under its own name is that file.
+    let listed_directly: HashSet<PathBuf> = found
+        .iter()
+        .filter(|f| f.path == dir.join(&f.name))
+        .map(|f| real_dir.join(&f.name))
+        .collect();
+    found.retain(|f| f.path == dir.join(&f.name) || !listed_directly.contains(&f.path));
     found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)
 }
@@ -329,7 +390,7 @@ enum Footer {
 /// Checks the Parquet trailer (`<footer> <u32 footer length> PAR1`, and
 /// `PAR1` at the start) and hashes the file's tail.
 fn read_footer(path: &Path) -> io::Result<Footer> {
-    let mut f = fs::File::open(path)?;
+    let mut f = open_no_follow(path)?;
     let len = f.metadata()?.len();
     if len < 12 {
         return Ok(Footer::Incomplete(format!(
@@ -502,9 +563,22 @@ fn catching<T>(f: impl FnOnce() -> Result<T, FileProblem>) -> Result<T, FileProb
             .downcast_ref::<String>()
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "the reader panicked".into());
-        Err(FileProblem::NotParquet(msg))
+            .unwrap_or_else(|| "no message".into());
+        Err(FileProblem::NotParquet(format!(
+            "the Parquet reader panicked: {msg}"
+        )))
     })
+}
+
+/// Opens a data file for reading without following a symlink in its last
+/// component (`O_NOFOLLOW`): the scan resolved links already, so a link
+/// here was put in place after the scan checked where it points.
+fn open_no_follow(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }
 
 fn open_problem(e: io::Error) -> FileProblem {
@@ -609,16 +683,28 @@ impl ParquetFile {
         recorded: &BTreeMap<String, String>,
         batch_rows: usize,
     ) -> Result<ParquetFile, FileProblem> {
-        catching(|| Self::open_inner(path, schema, recorded, batch_rows))
+        let file = fs::File::open(path).map_err(open_problem)?;
+        catching(|| Self::open_inner(file, schema, recorded, batch_rows))
     }
 
-    fn open_inner(
+    /// [`ParquetFile::open`] for a file of the data directory: a symlink
+    /// at `path` is refused (see [`open_no_follow`]).
+    fn open_data_file(
         path: &Path,
         schema: Schema,
         recorded: &BTreeMap<String, String>,
         batch_rows: usize,
     ) -> Result<ParquetFile, FileProblem> {
-        let file = fs::File::open(path).map_err(open_problem)?;
+        let file = open_no_follow(path).map_err(open_problem)?;
+        catching(|| Self::open_inner(file, schema, recorded, batch_rows))
+    }
+
+    fn open_inner(
+        file: fs::File,
+        schema: Schema,
+        recorded: &BTreeMap<String, String>,
+        batch_rows: usize,
+    ) -> Result<ParquetFile, FileProblem> {
         let arrival_us = file
             .metadata()
             .ok()
@@ -1307,7 +1393,7 @@ impl FileReader {
                 schema
             }
         };
-        ParquetFile::open(
+        ParquetFile::open_data_file(
             &file.path,
             schema,
             &self.recorded,
@@ -1363,6 +1449,7 @@ impl Ingestor {
             &self.dir,
             self.policy.data.recursive,
             &self.policy.data.file_pattern,
+            self.policy.data.follow_symlinks,
         )?;
         let settle = Duration::from_millis(self.policy.data.settle_ms);
         let incomplete_after = Duration::from_millis(self.policy.data.incomplete_after_ms);
@@ -1372,6 +1459,16 @@ impl Ingestor {
         for file in listed {
             let known = self.manifest.files.get(&file.name);
             if known.is_some_and(|e| e.identity.same_stat(&file.identity)) {
+                continue;
+            }
+            if let Some(problem) = file.refused {
+                ready.push(NewFile {
+                    replaced: known.is_some(),
+                    name: file.name,
+                    path: file.path,
+                    identity: file.identity,
+                    problem: Some(problem),
+                });
                 continue;
             }
             let since = match self.settling.get(&file.name) {
@@ -2121,5 +2218,67 @@ mod tests {
             matches!(&e, FileProblem::WrongType { column, .. } if column == "id"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_panic_in_the_reader_becomes_a_quarantine_reason() {
+        let problem = catching::<()>(|| panic!("index out of bounds: the len is 3")).unwrap_err();
+        assert_eq!(
+            problem.to_string(),
+            "not a valid Parquet file: the Parquet reader panicked: index out of bounds: the len is 3"
+        );
+        let problem = catching::<()>(|| std::panic::panic_any(7u8)).unwrap_err();
+        assert!(
+            problem.to_string().contains("panicked: no message"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn symlinks_are_read_inside_the_data_directory_and_refused_out_of_it() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        let outside = root.path().join("elsewhere");
+        fs::create_dir_all(data.join("sub")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        let cols = || {
+            vec![
+                Column::new("a".into(), [1.0f32, 2.0]),
+                Column::new("b".into(), [3.0f32, 4.0]),
+                Column::new("y".into(), [0i64, 1]),
+            ]
+        };
+        write(&data.join("sub/real.parquet"), cols());
+        write(&outside.join("secret.parquet"), cols());
+        std::os::unix::fs::symlink(data.join("sub/real.parquet"), data.join("in.parquet")).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.parquet"), data.join("out.parquet"))
+            .unwrap();
+        let scan = |follow: bool| {
+            let mut policy = Policy::default();
+            policy.data.dir = data.clone();
+            policy.data.follow_symlinks = follow;
+            policy.state.dir = root.path().join(format!("state-{follow}"));
+            let mut ingestor = Ingestor::open(&policy).unwrap();
+            ingestor.scan().unwrap()
+        };
+        let files = scan(false);
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["in.parquet", "out.parquet"]);
+        assert_eq!(files[0].problem, None);
+        assert_eq!(
+            files[0].path,
+            fs::canonicalize(data.join("sub/real.parquet")).unwrap()
+        );
+        assert_eq!(read_file(&files[0].path, &schema()).unwrap().len(), 2);
+        let reason = files[1].problem.as_ref().expect("refused").to_string();
+        assert!(
+            reason.contains("secret.parquet") && reason.contains("data.follow_symlinks"),
+            "{reason}"
+        );
+        let files = scan(true);
+        assert!(files.iter().all(|f| f.problem.is_none()), "{files:?}");
+        // A link swapped in after the scan is not followed when opened.
+        let err = open_no_follow(&data.join("in.parquet")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
     }
 }

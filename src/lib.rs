@@ -17,6 +17,7 @@ pub mod demo;
 pub mod detect;
 pub mod fsutil;
 pub mod gen;
+pub mod harness;
 pub mod ingest;
 pub mod input_drift;
 pub mod lock;

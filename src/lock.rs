@@ -5,6 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,7 @@ impl RegistryLock {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(crate::fsutil::PRIVATE_FILE_MODE)
             .open(&path)
             .map_err(io)?;
         match file.try_lock() {

@@ -685,7 +685,7 @@ impl Registry {
         let tmp = versions.join(format!(".{version:06}.tmp-{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         let write = || -> io::Result<()> {
-            fs::create_dir(&tmp)?;
+            fsutil::create_private_dir_new(&tmp)?;
             for (file, bytes) in &files {
                 write_synced(&tmp.join(file), bytes)?;
             }
@@ -742,6 +742,17 @@ impl Registry {
         let model_err = |source| RegistryError::Model { version, source };
         let mut all = Vec::new();
         for member in &meta.members {
+            if !is_checkpoint_name(&member.file) {
+                return Err(RegistryError::Corrupt {
+                    path: dir.join(META),
+                    message: format!(
+                        "member file {:?} is not a plain .safetensors file name in the version \
+                         folder: checkpoints are read only from safetensors, never from a path \
+                         outside the version",
+                        member.file
+                    ),
+                });
+            }
             let path = dir.join(&member.file);
             let bytes = fs::read(&path).map_err(io_err(&path))?;
             let sum = hex_sha256(&bytes);
@@ -998,9 +1009,18 @@ fn actor(who: &str) -> String {
     format!("{who} (pid {}, user {user})", std::process::id())
 }
 
+/// A member file name meta.json may name: `NAME.safetensors`, no path
+/// separator, not hidden (so never `..` or an absolute path).
+fn is_checkpoint_name(name: &str) -> bool {
+    name.ends_with(".safetensors")
+        && name.len() > ".safetensors".len()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+}
+
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
-    let mut f = fs::File::create(path)?;
+    let mut f = fsutil::create_private_file(path)?;
     f.write_all(bytes)?;
     f.sync_all()
 }

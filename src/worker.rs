@@ -79,3 +79,30 @@ impl<S> Clone for Worker<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic in a job (say, inside libtorch's bindings) is reported to
+    /// its caller; the thread and its state keep serving the next jobs.
+    #[tokio::test]
+    async fn a_panicking_job_is_reported_and_the_thread_keeps_serving() {
+        let worker = Worker::spawn("test-worker", 41u32).unwrap();
+        let panicked = worker
+            .run(|_: &mut u32| -> u32 { panic!("boom in a job") })
+            .await;
+        assert!(
+            matches!(panicked, Err(WorkerError::Panicked)),
+            "{panicked:?}"
+        );
+        assert!(worker.alive());
+        let next = worker
+            .run(|s: &mut u32| {
+                *s += 1;
+                *s
+            })
+            .await;
+        assert_eq!(next.unwrap(), 42);
+    }
+}

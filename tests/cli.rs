@@ -1,4 +1,5 @@
 //! The command line as users meet it: help, the policy checker, global flags.
+#![forbid(unsafe_code)]
 
 mod common;
 use common::*;

@@ -1,6 +1,7 @@
 //! `driftd run` on real Parquet files: version 1 from the first rows, bad
 //! files quarantined without stopping, SIGTERM exits cleanly, and a restart
 //! neither loses nor double-counts a file.
+#![forbid(unsafe_code)]
 
 mod common;
 use common::*;

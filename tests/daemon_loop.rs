@@ -1,6 +1,7 @@
 //! The daemon loop in-process (as mini-redis tests its server): shutdown is a
 //! future we control, triggers go through the same channel the schedule
 //! uses, and we wait on the published status instead of sleeping.
+#![forbid(unsafe_code)]
 
 use std::time::Duration;
 

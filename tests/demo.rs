@@ -1,5 +1,6 @@
 //! `driftd demo` tells the whole story: drift, alert, tournament, version 2,
 //! recovery.
+#![forbid(unsafe_code)]
 
 mod common;
 use common::*;

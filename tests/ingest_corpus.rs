@@ -1,6 +1,7 @@
 //! A running daemon ingests a corpus written by pyarrow: every good file's
 //! rows exactly once, every bad file quarantined with its reason, and the
 //! daemon still running.
+#![forbid(unsafe_code)]
 
 mod common;
 

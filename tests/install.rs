@@ -2,6 +2,7 @@
 //! unit, the policy and the state layout in place; `make uninstall` removes
 //! what install put and keeps an edited policy and the state. Installs the
 //! test's dev binary (DRIFTD_BIN) so no release build is needed.
+#![forbid(unsafe_code)]
 
 mod common;
 

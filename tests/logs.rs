@@ -1,6 +1,7 @@
 //! Log output of the real binary: under journald (stderr is the
 //! JOURNAL_STREAM) `<N>` syslog priorities and no timestamps; the policy's
 //! log.filter, which RUST_LOG overrides.
+#![forbid(unsafe_code)]
 
 mod common;
 use common::*;

@@ -1,6 +1,7 @@
 //! The Prometheus endpoint of the real binary, parsed with the reference
 //! client library (`prometheus_client`'s parser, tests/python), and the
 //! loopback rule of `metrics.listen`.
+#![forbid(unsafe_code)]
 
 mod common;
 use common::*;

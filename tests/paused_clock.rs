@@ -7,6 +7,7 @@
 //! example while the daemon waits for its trainer thread). The test task
 //! never lets it idle: it waits by yielding in a loop, so time moves only
 //! when the test says so.
+#![forbid(unsafe_code)]
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! A checkpoint written by driftd loads in PyTorch (the venv's torch, via
 //! safetensors) into the equivalent nn.Sequential and predicts the same.
+#![forbid(unsafe_code)]
 
 mod common;
 use common::*;

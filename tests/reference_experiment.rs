@@ -1,6 +1,7 @@
 //! `driftd compare` reproduces the tutorial's experiment: on its data
 //! (tests/data/reference, the shared seed files), every strategy's mean
 //! accuracy over 5 seeds is within 0.02 of what PyTorch got.
+#![forbid(unsafe_code)]
 
 mod common;
 use common::*;

@@ -1,6 +1,7 @@
 //! The registry end to end on the real binary: the start-up check (broken
 //! versions, fallback), rollback / promote with a running daemon, pins and
 //! retention.
+#![forbid(unsafe_code)]
 
 mod common;
 use common::*;

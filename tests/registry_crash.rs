@@ -16,6 +16,7 @@
 //! spends starting. That start-up makes one kill cost about half a second,
 //! so the default is 40 kills (dev: well under a minute); `make test` (CI)
 //! sets `DRIFTD_CRASH_ITERATIONS=200`.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Read, Write};

@@ -1,6 +1,7 @@
 //! driftd under a service manager, on the real binary: readiness, status
 //! and watchdog messages on a test NOTIFY_SOCKET; SIGHUP with a valid and
 //! an invalid policy; SIGTERM in the middle of an update.
+#![forbid(unsafe_code)]
 
 mod common;
 use common::*;

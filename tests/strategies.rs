@@ -1,5 +1,6 @@
 //! The update strategies and the tournament end to end, on the real binary
 //! and real Parquet files: `driftd update` and `driftd compare`.
+#![forbid(unsafe_code)]
 
 mod common;
 use common::*;

@@ -1,6 +1,7 @@
 //! The systemd unit: `systemd-analyze verify` is clean and
 //! `systemd-analyze security --offline=true` rates its exposure 2.0 or
 //! below. Skipped (with a printed reason) where systemd-analyze is absent.
+#![forbid(unsafe_code)]
 
 mod common;
 

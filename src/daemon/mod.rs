@@ -13,6 +13,7 @@
 //! promotion, after the version is durable in the registry; a file is
 //! recorded in the manifest only after its rows are in the buffers.
 
+pub mod guard;
 pub mod schedule;
 pub mod service;
 
@@ -349,6 +350,8 @@ struct Daemon {
     /// the data directory; `STATUS=` when its line changes.
     notifier: Notifier,
     ready: bool,
+    /// A file the previous process was reading when it died (see `guard`).
+    suspect: Option<guard::ReadingNote>,
     scan_ok: bool,
     /// The last scan found more files than one turn of the loop read.
     backlog: bool,
@@ -440,7 +443,9 @@ pub async fn run_with(
         scan_ok: false,
         backlog: false,
         status_line: String::new(),
+        suspect: None,
     };
+    d.suspect = guard::left_over(&d.policy.state.dir);
     d.load_live().await?;
     d.restore_buffers().await;
     if d.policy.schedule.enabled {
@@ -779,6 +784,17 @@ impl Daemon {
         if let Some(problem) = &file.problem {
             return Err(problem.clone());
         }
+        // The previous process died reading this very file: read it in a
+        // child first (see `guard`).
+        if let Some(note) = self.suspect.take() {
+            if note.is(file) {
+                warn!(file = %file.name, "the previous process stopped while reading this file; reading it in a child process first");
+                guard::probe(&self.policy, &file.path).await?;
+            } else {
+                self.suspect = Some(note);
+            }
+        }
+        guard::note(&self.policy.state.dir, file);
         let reader = self.ingestor.reader();
         let to_open = file.clone();
         let opened = std::sync::Arc::new(off_thread(move || reader.open(&to_open)).await?);
@@ -832,6 +848,7 @@ impl Daemon {
             error!(error = %e, file = %file.name, "cannot persist the manifest");
         }
         self.last_file = Some(file.name.clone());
+        guard::clear(&self.policy.state.dir);
     }
 
     /// Scores a file's rows with the live model (or takes what was served),
@@ -936,8 +953,14 @@ impl Daemon {
                 error!(file = %name, error = %e, "cannot score the file's rows");
                 return None;
             }
-            Ok(None) | Err(_) => {
+            Ok(None) => {
                 error!(file = %name, "the scorer has no live model");
+                return None;
+            }
+            Err(e) => {
+                // A panicking scoring job (caught on the scorer thread,
+                // which keeps serving): the rows stay unscored.
+                error!(file = %name, error = %e, "cannot score the file's rows: {e}");
                 return None;
             }
         };
