@@ -425,11 +425,16 @@ async fn run_daemon(policy: Policy, config: PathBuf) -> Result<()> {
         notifier: crate::notify::Notifier::from_env()?,
         reloads: Some(reload_rx),
     };
-    let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+    // Installed now, not when the loop first polls the future: a SIGTERM
+    // right after the first status.json (the daemon looks up) must stop it
+    // cleanly, not kill it with the default action.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot install the SIGINT handler")?;
+    let shutdown = async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
         tracing::info!("shutdown requested");

@@ -1000,6 +1000,7 @@ fn actor(who: &str) -> String {
 
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
+    fsutil::injected_fault(path)?;
     let mut f = fs::File::create(path)?;
     f.write_all(bytes)?;
     f.sync_all()
