@@ -114,11 +114,12 @@ fn main() {
         gen_started.elapsed().as_secs_f64()
     );
 
+    let log_path = root.join("daemon.log");
     let mut child = Command::new(BIN)
-        .args(["run", "--config"])
+        .args(["--log-format", "json", "run", "--config"])
         .arg(&policy)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
     let pid = child.id();
@@ -172,6 +173,23 @@ fn main() {
     signal(&child, "TERM");
     assert!(child.wait().unwrap().success());
 
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"level\":\"ERROR\""))
+        .collect();
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("\"level\":\"WARN\""))
+        .count();
+    println!(
+        "soak: daemon log: {} lines, {} errors, {warnings} warnings (drift alerts among them)",
+        log.lines().count(),
+        errors.len()
+    );
+    for e in errors.iter().take(5) {
+        println!("  {e}");
+    }
     let m = manifest(root).expect("manifest");
     assert_eq!(m["files"].as_object().unwrap().len(), files);
     assert_eq!(m["rows_ingested"].as_u64(), Some(total_rows as u64));
@@ -197,8 +215,7 @@ fn main() {
     let (early, late) = (rate(0.05, 0.25), rate(0.75, 0.95));
     let max = |f: fn(&Sample) -> u64| samples.iter().map(f).max().unwrap();
     println!(
-        "soak: {files} files ({total_rows} rows), {} updates ({:?}), versions up to {}, in {seconds:.0} s",
-        updates_done(root),
+        "soak: {files} files ({total_rows} rows), {updates} manual updates asked, updates by outcome {}, live version at the end {}, in {seconds:.0} s",
         s["updates_by_outcome"],
         s["live_version"]
     );
