@@ -171,6 +171,8 @@ const TRACE_LIMIT: usize = 2000;
 /// How long one poll may read files before the loop turns again.
 const POLL_BUDGET: Duration = Duration::from_millis(500);
 const HISTORY_LIMIT: usize = 100;
+/// How often status.json may be rewritten.
+const STATUS_WRITE_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -348,6 +350,9 @@ struct Daemon {
     rewatch: bool,
     /// The last write of status.json failed (logged once).
     status_write_failing: bool,
+    /// status.json is older than the published status; when it was written.
+    status_file_stale: bool,
+    status_written: Option<std::time::Instant>,
     status_line: String,
 }
 
@@ -437,6 +442,8 @@ pub async fn run_with(
         scan_failing: false,
         rewatch: false,
         status_write_failing: false,
+        status_file_stale: false,
+        status_written: None,
         status_line: String::new(),
     };
     d.load_live().await?;
@@ -1674,19 +1681,31 @@ impl Daemon {
 
     /// Publishes the status when it changed: an idle poll writes nothing
     /// (status.json is fsynced, and the poll may run many times a second).
+    /// The watch channel (metrics, tests) gets every change at once; the
+    /// file is rewritten at most every [`STATUS_WRITE_EVERY`] (its trace
+    /// holds up to [`TRACE_LIMIT`] points), and the next poll after that
+    /// writes what is left, so it is never more than a poll interval late.
     fn publish(&mut self) {
         self.status.rolling_accuracy = self.monitor.rolling_accuracy();
-        {
+        let changed = {
             let last = self.status_tx.borrow();
             self.status.updated_at = last.updated_at;
-            if *last == self.status && last.pid != 0 {
-                return;
-            }
+            *last != self.status || last.pid == 0
+        };
+        if changed {
+            self.status.updated_at = Some(Utc::now());
+            // The watch first: whoever reads status.json then finds the
+            // metrics endpoint at least as new.
+            self.status_tx.send_replace(self.status.clone());
+            self.status_file_stale = true;
         }
-        self.status.updated_at = Some(Utc::now());
-        // The watch first: whoever reads status.json then finds the
-        // metrics endpoint at least as new.
-        self.status_tx.send_replace(self.status.clone());
+        let due = self
+            .status_written
+            .is_none_or(|t| t.elapsed() >= STATUS_WRITE_EVERY);
+        if !self.status_file_stale || !(due || self.status.stopped) {
+            return;
+        }
+        self.status_written = Some(std::time::Instant::now());
         let path = self.policy.state.dir.join("status.json");
         if let Ok(json) = serde_json::to_vec(&self.status) {
             match crate::fsutil::write_atomic(&path, &json) {
@@ -1696,7 +1715,10 @@ impl Daemon {
                     self.status_write_failing = true;
                 }
                 Err(_) => {}
-                Ok(()) => self.status_write_failing = false,
+                Ok(()) => {
+                    self.status_write_failing = false;
+                    self.status_file_stale = false;
+                }
             }
         }
     }
