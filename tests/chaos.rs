@@ -65,6 +65,8 @@ const KILL_EVENTS: [&str; 6] = [
     "rollback",
     "drift_alert",
 ];
+/// How often each of [`KILL_EVENTS`] is picked (the rarer events less).
+const KILL_WEIGHTS: [u32; 6] = [35, 20, 15, 10, 5, 15];
 
 fn policy(root: &Path, keep_last: usize) -> PathBuf {
     std::fs::create_dir_all(root.join("incoming")).unwrap();
@@ -186,7 +188,9 @@ impl Lane {
     fn refill(&mut self) {
         let rows = ROWS_PER_FILE * FILES_PER_CHUNK;
         let a = self.rng.random_range(600..rows / 2);
-        let b = self.rng.random_range(a + 400..rows - 200);
+        // The second change often lands while the version promoted after
+        // the first is still on probation: the occasion for a rollback.
+        let b = (a + self.rng.random_range(400..1200)).min(rows - 200);
         let concept_seed = self.seed * 1000 + self.chunks as u64;
         let dir = self.root.join(format!("pool/{:04}", self.chunks));
         let spec = StreamSpec {
@@ -260,7 +264,20 @@ impl Lane {
         let started = Instant::now();
         // The kill: after a delay, or after the n-th occurrence of an event.
         let by_event = rng.random_bool(0.6);
-        let kill_event = KILL_EVENTS[rng.random_range(0..KILL_EVENTS.len())];
+        let kill_event = *KILL_EVENTS
+            .iter()
+            .zip(KILL_WEIGHTS)
+            .scan(
+                rng.random_range(0..KILL_WEIGHTS.iter().sum::<u32>()),
+                |left, (e, w)| {
+                    let pick = *left < w;
+                    *left = left.saturating_sub(w);
+                    Some((e, pick))
+                },
+            )
+            .find(|(_, pick)| *pick)
+            .map(|(e, _)| e)
+            .expect("weights cover the range");
         let kill_nth = if kill_event == "file_ingested" {
             rng.random_range(1..40)
         } else {
