@@ -1259,7 +1259,15 @@ impl Ingestor {
         // Fold what the last run appended into the snapshot, and drop a torn
         // tail, before appending anything after it.
         if fs::metadata(&ingestor.journal.path).is_ok_and(|m| m.len() > 0) {
-            ingestor.compact()?;
+            if let Err(e) = ingestor.compact() {
+                // A full or read-only state directory must not keep the
+                // daemon from starting: what the journal holds was loaded;
+                // its tail may be torn, so nothing is appended after it
+                // until a compaction succeeds.
+                tracing::error!(error = %e, "cannot write the manifest at start; retrying every second");
+                ingestor.journal.failed = true;
+                ingestor.journal.reported = true;
+            }
         }
         Ok(ingestor)
     }
@@ -1447,7 +1455,8 @@ impl Ingestor {
     }
 
     /// Compacts when the journal is long (as long as the snapshot) or
-    /// older than [`COMPACT_AFTER`]; the daemon also calls it when idle.
+    /// older than [`COMPACT_AFTER`]; every scan calls it, so an idle
+    /// daemon compacts too.
     pub fn compact_if_due(&mut self) -> Result<(), IngestError> {
         let long = self.journal.records >= COMPACT_MIN_RECORDS.max(self.manifest.files.len());
         let since = self.journal.compacted_at.elapsed();
