@@ -92,25 +92,34 @@ fn main() {
         );
     std::fs::write(&policy, text).unwrap();
 
-    // The files, generated before the run (not timed): a stream with a
-    // concept change every fifth of the way, so updates have work to do.
+    // The files, made before the run (not timed): a stream of at most 1000
+    // files with a concept change every fifth of the way (so updates have
+    // work to do), copied over and over beyond that (each copy is a new
+    // file to the daemon: another name and inode).
     let gen_started = Instant::now();
     let pool = root.join("pool");
     let total_rows = files * rows;
+    let distinct = files.min(1000);
     let spec = StreamSpec {
-        rows: total_rows,
+        rows: distinct * rows,
         concept: ClassificationSpec::reference(3),
-        drift_at: (1..5).map(|k| k * total_rows / 5).collect(),
+        drift_at: (1..5).map(|k| k * distinct * rows / 5).collect(),
         drift_width: 0,
         drift_magnitude: 1.0,
         rows_per_file: rows,
         timestamps: None,
         seed: 3,
     };
-    let paths = gen::write_stream(&pool, &spec).unwrap();
-    assert_eq!(paths.len(), files);
+    let made = gen::write_stream(&pool.join("stream"), &spec).unwrap();
+    let paths: Vec<_> = (0..files)
+        .map(|i| {
+            let path = pool.join(format!("soak-{i:06}.parquet"));
+            std::fs::copy(&made[i % distinct], &path).unwrap();
+            path
+        })
+        .collect();
     println!(
-        "soak: generated {files} files of {rows} rows in {:.0} s",
+        "soak: made {files} files of {rows} rows in {:.0} s",
         gen_started.elapsed().as_secs_f64()
     );
 
@@ -189,6 +198,14 @@ fn main() {
     );
     for e in errors.iter().take(5) {
         println!("  {e}");
+    }
+    // Warnings other than drift alerts (a failed update says why here).
+    for w in log
+        .lines()
+        .filter(|l| l.contains("\"level\":\"WARN\"") && !l.contains("drift_alert"))
+        .take(5)
+    {
+        println!("  {}", &w[..w.len().min(400)]);
     }
     let m = manifest(root).expect("manifest");
     assert_eq!(m["files"].as_object().unwrap().len(), files);
