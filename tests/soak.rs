@@ -262,6 +262,13 @@ fn main() {
     );
     println!("| files/s (5-25% / 75-95% of the files) | {early:.0} | {late:.0} | |");
 
+    // Regression: drift updates started with fewer rows than the holdout
+    // needs, and failed.
+    assert!(
+        s["updates_by_outcome"].get("failed").is_none(),
+        "updates failed: {}",
+        s["updates_by_outcome"]
+    );
     assert!(
         end.fds <= start.fds + 4,
         "open descriptors grew from {} to {}",

@@ -1330,10 +1330,14 @@ impl Daemon {
         let new_rows = self.new_rows.as_ref().unwrap_or(&empty);
         let from = pending.from_row.unwrap_or(new_rows.first);
         let new = new_rows.since(from);
+        // Enough rows for the holdout the tournament insists on: a drift
+        // update started with fewer failed every time (found by the soak).
+        let for_holdout = (self.policy.update.min_holdout_rows as f64
+            / self.policy.update.holdout_fraction)
+            .ceil() as usize;
         let needed = match pending.kind {
-            TriggerKind::Drift => self.policy.update.min_new_rows,
-            _ => (self.policy.update.min_holdout_rows as f64 / self.policy.update.holdout_fraction)
-                .ceil() as usize,
+            TriggerKind::Drift => self.policy.update.min_new_rows.max(for_holdout),
+            _ => for_holdout,
         };
         if new.len() < needed {
             if pending.kind != TriggerKind::Drift {
