@@ -5,6 +5,8 @@
 #                one of policy, parquet, registry, checkpoint (scripts/fuzz.sh)
 #   make bench   the benchmark suite: driftd beside a Python + PyTorch peer, one
 #                table (DRIFTD_BENCH_RUNS runs per side, default 5)
+#   make chaos   the long crash-chaos run: 300 SIGKILLs of the daemon's lifecycle
+#   make soak    the long soak: 20,000 files and 50 updates in one daemon run
 # A user with their own libtorch 2.13 sets LIBTORCH and the venv is skipped for
 # the build (the tests still use the venv's Python torch for the interop check).
 #   make build && sudo make install     the service (see README "Install")
@@ -18,7 +20,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # Resolve the symlink so the binary's run path does not depend on this checkout.
 WITH_LIBTORCH = export LIBTORCH="$${LIBTORCH:-$$(readlink -f $(CURDIR)/.libtorch)}";
 
-.PHONY: demo test bench build lint bootstrap bootstrap-python clean install uninstall fuzz
+.PHONY: demo test bench chaos soak build lint bootstrap bootstrap-python clean install uninstall fuzz
 
 demo: build
 	$(TARGET_DIR)/release/driftd demo
@@ -27,8 +29,20 @@ build: bootstrap
 	$(WITH_LIBTORCH) $(CARGO) build --release --locked
 
 test: bootstrap-python
-	$(WITH_LIBTORCH) export DRIFTD_PYTHON="$(DRIFTD_VENV)/bin/python" DRIFTD_CRASH_ITERATIONS=200; \
+	$(WITH_LIBTORCH) export DRIFTD_PYTHON="$(DRIFTD_VENV)/bin/python" DRIFTD_CRASH_ITERATIONS=200 \
+	  DRIFTD_CHAOS_ITERATIONS=40 DRIFTD_SOAK_FILES=1000 DRIFTD_SOAK_UPDATES=5; \
 	  $(CARGO) test --release --locked
+
+# The long versions of tests/chaos.rs and tests/soak.rs (README "Testing").
+chaos: bootstrap-python
+	$(WITH_LIBTORCH) export DRIFTD_PYTHON="$(DRIFTD_VENV)/bin/python" \
+	  DRIFTD_CHAOS_ITERATIONS=$${DRIFTD_CHAOS_ITERATIONS:-300}; \
+	  $(CARGO) test --release --locked --test chaos
+
+soak: bootstrap-python
+	$(WITH_LIBTORCH) export DRIFTD_PYTHON="$(DRIFTD_VENV)/bin/python" \
+	  DRIFTD_SOAK_FILES=$${DRIFTD_SOAK_FILES:-20000} DRIFTD_SOAK_UPDATES=$${DRIFTD_SOAK_UPDATES:-50}; \
+	  $(CARGO) test --release --locked --test soak
 
 bench: bootstrap-python
 	$(WITH_LIBTORCH) export DRIFTD_PYTHON="$(DRIFTD_VENV)/bin/python"; \

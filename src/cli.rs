@@ -569,8 +569,9 @@ async fn run_daemon(policy: Policy, config: PathBuf) -> Result<()> {
         notifier: crate::notify::Notifier::from_env()?,
         reloads: Some(reload_rx),
     };
-    // Installed now, not when run_with first polls the future: a SIGTERM
-    // during start-up (after status.json appears) must stop cleanly too.
+    // Installed now, not when the loop first polls the future: a SIGTERM
+    // right after the first status.json (the daemon looks up) must stop it
+    // cleanly, not kill it with the default action.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot install the SIGTERM handler")?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())

@@ -14,6 +14,7 @@ pub const PRIVATE_FILE_MODE: u32 = 0o600;
 
 /// Replaces `path` atomically with `bytes`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    injected_fault(path)?;
     let dir = parent_dir(path);
     let tmp = temp_name(path);
     let result = (|| {
@@ -32,6 +33,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Appends one line and syncs it, for append-only logs such as the history.
 pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
+    injected_fault(path)?;
     let existed = path.exists();
     let mut f = OpenOptions::new()
         .create(true)
@@ -43,6 +45,41 @@ pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
     f.sync_all()?;
     if !existed {
         sync_dir(&parent_dir(path))?;
+    }
+    Ok(())
+}
+
+/// The environment variable naming the fault-injection file (tests only).
+pub const FAULT_ENV: &str = "DRIFTD_FAULT_FILE";
+
+/// Test hook for the fault-injection tests (`tests/faults.rs`) on machines
+/// where they cannot mount a small tmpfs: when `DRIFTD_FAULT_FILE` names a
+/// file that exists, each of its lines `enospc PREFIX` or `erofs PREFIX`
+/// makes every durable write (atomic replace, synced append, a version's
+/// files) to a path under PREFIX fail as a full disk or a read-only
+/// filesystem would, before anything is written. Unset (production), it
+/// costs one environment lookup per process.
+pub fn injected_fault(path: &Path) -> io::Result<()> {
+    static FAULT_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let Some(file) = FAULT_FILE.get_or_init(|| std::env::var_os(FAULT_ENV).map(PathBuf::from))
+    else {
+        return Ok(());
+    };
+    let Ok(spec) = fs::read_to_string(file) else {
+        return Ok(());
+    };
+    for line in spec.lines() {
+        let Some((kind, prefix)) = line.trim().split_once(' ') else {
+            continue;
+        };
+        if path.starts_with(prefix.trim()) {
+            let errno = match kind {
+                "enospc" => 28,
+                "erofs" => 30,
+                _ => continue,
+            };
+            return Err(io::Error::from_raw_os_error(errno));
+        }
     }
     Ok(())
 }

@@ -1020,6 +1020,7 @@ fn is_checkpoint_name(name: &str) -> bool {
 
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
+    fsutil::injected_fault(path)?;
     let mut f = fsutil::create_private_file(path)?;
     f.write_all(bytes)?;
     f.sync_all()

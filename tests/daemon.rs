@@ -9,7 +9,7 @@ use common::*;
 use polars::prelude::*;
 
 fn manifest(root: &std::path::Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(root.join("state/manifest.json")).unwrap()).unwrap()
+    common::manifest(root).expect("a manifest")
 }
 
 fn write_df(path: &std::path::Path, cols: Vec<Column>) {

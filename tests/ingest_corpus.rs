@@ -42,10 +42,6 @@ dir = "state"
     p
 }
 
-fn manifest(root: &Path) -> Option<serde_json::Value> {
-    serde_json::from_slice(&std::fs::read(root.join("state/manifest.json")).ok()?).ok()
-}
-
 /// Waits (bounded) until every name in `names` is in the manifest.
 fn wait_manifest(root: &Path, names: &[String]) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(120);

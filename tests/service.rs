@@ -249,8 +249,7 @@ fn sigterm_during_an_update_abandons_it_cleanly_and_a_restart_reruns_it() {
     let live: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("models/live.json")).unwrap()).unwrap();
     assert_eq!(live["version"], 1);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.join("state/manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = common::manifest(root).unwrap();
     assert_eq!(manifest["rows_ingested"], 1000);
     assert!(root.join("state/abandoned_update.json").exists());
 
@@ -271,8 +270,7 @@ fn sigterm_during_an_update_abandons_it_cleanly_and_a_restart_reruns_it() {
     assert!(!root.join("state/abandoned_update.json").exists());
     signal(&child, "TERM");
     assert!(child.wait().unwrap().success());
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.join("state/manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = common::manifest(root).unwrap();
     assert_eq!(manifest["rows_ingested"], 1000);
 }
 
@@ -299,9 +297,7 @@ fn sigterm_during_a_backlog_stops_taking_files_and_a_restart_reads_the_rest_once
     assert!(status.success(), "exit status {status:?}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
     logs.wait_for(&["daemon_stopped"], 1);
-    let manifest = |root: &Path| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(root.join("state/manifest.json")).unwrap()).unwrap()
-    };
+    let manifest = |root: &Path| -> serde_json::Value { common::manifest(root).unwrap() };
     // Whether the stop lands mid-backlog depends on the machine's speed (a
     // fast release build can read all 300 files before the signal arrives:
     // asserting that it did not was a flake on a fresh clone). What must

@@ -180,6 +180,8 @@ const TRACE_LIMIT: usize = 2000;
 /// How long one poll may read files before the loop turns again.
 const POLL_BUDGET: Duration = Duration::from_millis(500);
 const HISTORY_LIMIT: usize = 100;
+/// How often status.json may be rewritten.
+const STATUS_WRITE_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -355,6 +357,15 @@ struct Daemon {
     scan_ok: bool,
     /// The last scan found more files than one turn of the loop read.
     backlog: bool,
+    /// The last scan of the data directory failed (logged once).
+    scan_failing: bool,
+    /// The data directory came back: set up the inotify watch again.
+    rewatch: bool,
+    /// The last write of status.json failed (logged once).
+    status_write_failing: bool,
+    /// status.json is older than the published status; when it was written.
+    status_file_stale: bool,
+    status_written: Option<std::time::Instant>,
     status_line: String,
 }
 
@@ -442,6 +453,11 @@ pub async fn run_with(
         ready: false,
         scan_ok: false,
         backlog: false,
+        scan_failing: false,
+        rewatch: false,
+        status_write_failing: false,
+        status_file_stale: false,
+        status_written: None,
         status_line: String::new(),
         suspect: None,
     };
@@ -478,7 +494,7 @@ pub async fn run_with(
     tokio::pin!(shutdown);
     // inotify only wakes the loop early; the rescan below is the truth.
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-    let _watcher = {
+    let watch_dir = |d: &Daemon| {
         let wake = wake.clone();
         let dir = &d.policy.data.dir;
         match crate::ingest::watch(dir, d.policy.data.recursive, move || wake.notify_one()) {
@@ -489,6 +505,7 @@ pub async fn run_with(
             }
         }
     };
+    let mut watcher = watch_dir(&d);
     let mut poll = tokio::time::interval(Duration::from_millis(d.policy.data.poll_interval_ms));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -529,16 +546,25 @@ pub async fn run_with(
                 d.finish_update(running, result.unwrap_or_else(|_| Err("the update panicked".into()))).await;
             }
         }
+        if std::mem::take(&mut d.rewatch) {
+            drop(watcher.take());
+            watcher = watch_dir(&d);
+        }
         d.maybe_start_update();
         d.publish();
         d.notify_progress();
     }
+    drop(watcher);
     d.notify(d.notifier.stopping());
     if let Some(s) = scheduler {
         s.stop().await;
     }
     d.stop_running_update().await;
     d.stop_workers().await;
+    // Fold the manifest journal into manifest.json for whoever reads it next.
+    if let Err(e) = d.ingestor.compact() {
+        error!(error = %e, "cannot compact the manifest; its journal is replayed at the next start");
+    }
     info!(event = "daemon_stopped", "driftd stopped");
     d.status.stopped = true;
     d.publish();
@@ -695,13 +721,27 @@ impl Daemon {
         let files = match self.ingestor.scan() {
             Ok(f) => f,
             Err(e) => {
-                // The directory may come back (remounts, deploys): keep going.
-                warn!(error = %e, "cannot scan the data directory");
+                // The directory may come back (remounts, deploys): keep
+                // going, say so once per outage, not every poll.
+                if !self.scan_failing {
+                    error!(error = %e, "cannot scan the data directory; retrying at every poll, its files are read when it is back");
+                    self.scan_failing = true;
+                }
                 self.scan_ok = false;
                 self.backlog = false;
                 return false;
             }
         };
+        if std::mem::take(&mut self.scan_failing) {
+            info!(
+                dir = %self.ingestor.dir().display(),
+                "the data directory {} is readable again",
+                self.ingestor.dir().display()
+            );
+            // A directory that was removed and made again has a new inode
+            // the old inotify watch does not see.
+            self.rewatch = true;
+        }
         self.scan_ok = true;
         let started = std::time::Instant::now();
         let mut files = files.into_iter();
@@ -1194,6 +1234,26 @@ impl Daemon {
             Trigger::Schedule => {
                 let now = self.clock.now();
                 let scheduled = schedule::latest_fire(&self.policy.schedule, now).unwrap_or(now);
+                // After the wall clock went back, the scheduler meets
+                // occurrences that already ran: they do not run again. A
+                // last fire more than a day ahead of the clock is not
+                // trusted (a clock that was wrong, then fixed): the
+                // schedule must not stay silent until then.
+                let taken = schedule::ScheduleState::load(&self.policy.state.dir)
+                    .filter(|s| s.last_fire - now <= chrono::Duration::days(1))
+                    .and_then(|s| {
+                        schedule::latest_fire(&self.policy.schedule, s.last_fire)
+                            .zip(Some(s.last_fire))
+                    });
+                if let Some((taken, last_fire)) = taken.filter(|(t, _)| scheduled <= *t) {
+                    warn!(
+                        scheduled = %scheduled,
+                        actual = %now,
+                        last_fire = %last_fire,
+                        "schedule fire ignored: the occurrence at {scheduled} already ran (the last fire, for {taken}, was taken at {last_fire}); the clock went back"
+                    );
+                    return;
+                }
                 info!(event = "schedule_fired", scheduled = %scheduled, actual = %now, "the update scheduled for {scheduled} fired");
                 self.record_fire(now);
                 TriggerKind::Schedule
@@ -1362,6 +1422,8 @@ impl Daemon {
         self.last_update_end = Some(tokio::time::Instant::now());
         let seconds = running.started.elapsed().as_secs_f64();
         self.status.last_update_seconds = Some(seconds);
+        // `ended_at` below is clamped to `started_at`: the wall clock may
+        // have gone back while the update ran, a duration never does.
         let (tournament, profile) = match result {
             Ok(t) => t,
             Err(reason) => {
@@ -1377,7 +1439,7 @@ impl Daemon {
                     promoted: None,
                     decision: format!("failed: {reason}"),
                     started_at: Some(running.started_at),
-                    ended_at: Some(self.clock.now()),
+                    ended_at: Some(self.clock.now().max(running.started_at)),
                 });
                 return;
             }
@@ -1394,7 +1456,7 @@ impl Daemon {
             promoted: None,
             decision: tournament.decision.clone(),
             started_at: Some(running.started_at),
-            ended_at: Some(self.clock.now()),
+            ended_at: Some(self.clock.now().max(running.started_at)),
         };
         match tournament.winner {
             None => {
@@ -1589,23 +1651,44 @@ impl Daemon {
 
     /// Publishes the status when it changed: an idle poll writes nothing
     /// (status.json is fsynced, and the poll may run many times a second).
+    /// The watch channel (metrics, tests) gets every change at once; the
+    /// file is rewritten at most every [`STATUS_WRITE_EVERY`] (its trace
+    /// holds up to [`TRACE_LIMIT`] points), and the next poll after that
+    /// writes what is left, so it is never more than a poll interval late.
     fn publish(&mut self) {
         self.status.rolling_accuracy = self.monitor.rolling_accuracy();
-        {
+        let changed = {
             let last = self.status_tx.borrow();
             self.status.updated_at = last.updated_at;
-            if *last == self.status && last.pid != 0 {
-                return;
-            }
+            *last != self.status || last.pid == 0
+        };
+        if changed {
+            self.status.updated_at = Some(Utc::now());
+            // The watch first: whoever reads status.json then finds the
+            // metrics endpoint at least as new.
+            self.status_tx.send_replace(self.status.clone());
+            self.status_file_stale = true;
         }
-        self.status.updated_at = Some(Utc::now());
-        // The watch first: whoever reads status.json then finds the
-        // metrics endpoint at least as new.
-        self.status_tx.send_replace(self.status.clone());
+        let due = self
+            .status_written
+            .is_none_or(|t| t.elapsed() >= STATUS_WRITE_EVERY);
+        if !self.status_file_stale || !(due || self.status.stopped) {
+            return;
+        }
+        self.status_written = Some(std::time::Instant::now());
         let path = self.policy.state.dir.join("status.json");
         if let Ok(json) = serde_json::to_vec(&self.status) {
-            if let Err(e) = crate::fsutil::write_atomic(&path, &json) {
-                debug!(error = %e, "cannot write status.json");
+            match crate::fsutil::write_atomic(&path, &json) {
+                Err(e) if !self.status_write_failing => {
+                    // Once per outage (a full or read-only state directory).
+                    error!(path = %path.display(), error = %e, "cannot write {}: {e}; `driftd status` shows an older state until it can", path.display());
+                    self.status_write_failing = true;
+                }
+                Err(_) => {}
+                Ok(()) => {
+                    self.status_write_failing = false;
+                    self.status_file_stale = false;
+                }
             }
         }
     }
@@ -1753,11 +1836,13 @@ pub(crate) fn update_rows(
     let new_rows = new_rows.unwrap_or(&empty);
     let from = pending.from_row.unwrap_or(new_rows.first);
     let new = new_rows.since(from);
+    // Enough rows for the holdout the tournament insists on: a drift update
+    // started with fewer failed every time (found by the soak).
+    let for_holdout =
+        (policy.update.min_holdout_rows as f64 / policy.update.holdout_fraction).ceil() as usize;
     let needed = match pending.kind {
-        TriggerKind::Drift => policy.update.min_new_rows,
-        _ => {
-            (policy.update.min_holdout_rows as f64 / policy.update.holdout_fraction).ceil() as usize
-        }
+        TriggerKind::Drift => policy.update.min_new_rows.max(for_holdout),
+        _ => for_holdout,
     };
     if new.len() < needed {
         return UpdateRows::Short {

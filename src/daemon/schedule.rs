@@ -62,6 +62,9 @@ pub enum Clock {
     Paused {
         origin: DateTime<Utc>,
         start: tokio::time::Instant,
+        /// Milliseconds added to the wall time by [`Clock::jump`] (shared
+        /// by every clone: the daemon's and the test's).
+        jumped_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
     },
 }
 
@@ -71,15 +74,39 @@ impl Clock {
         Clock::Paused {
             origin,
             start: tokio::time::Instant::now(),
+            jumped_ms: Default::default(),
         }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
         match self {
             Clock::System => Utc::now(),
-            Clock::Paused { origin, start } => {
+            Clock::Paused {
+                origin,
+                start,
+                jumped_ms,
+            } => {
                 let elapsed = tokio::time::Instant::now().duration_since(*start);
-                *origin + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX)
+                let jumped = chrono::Duration::milliseconds(
+                    jumped_ms.load(std::sync::atomic::Ordering::SeqCst),
+                );
+                *origin
+                    + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX)
+                    + jumped
+            }
+        }
+    }
+
+    /// Moves a paused clock's wall time by `by` (negative: back), as an
+    /// operator or NTP stepping the system clock would; tokio's monotonic
+    /// time (intervals, the cooldown) does not move. Returns false on the
+    /// system clock, which a test cannot move.
+    pub fn jump(&self, by: chrono::Duration) -> bool {
+        match self {
+            Clock::System => false,
+            Clock::Paused { jumped_ms, .. } => {
+                jumped_ms.fetch_add(by.num_milliseconds(), std::sync::atomic::Ordering::SeqCst);
+                true
             }
         }
     }

@@ -127,3 +127,10 @@ pub fn gen_reference(dir: &Path) {
         stderr(&o)
     );
 }
+
+/// The daemon's manifest as the daemon itself reads it: `state/manifest.json`
+/// plus the journal of outcomes appended since its last compaction.
+pub fn manifest(root: &Path) -> Option<serde_json::Value> {
+    let m = driftd::ingest::Manifest::load(&root.join("state/manifest.json")).ok()?;
+    (m.next_seq > 0).then(|| serde_json::to_value(&m).expect("manifest serializes"))
+}
