@@ -431,17 +431,8 @@ impl Replay<'_> {
     fn install(&mut self, meta: crate::registry::VersionMeta, model: Classifier) {
         self.close_stretch();
         self.stretch = Some((meta.version, meta.strategy.clone(), self.rows_total));
-        self.monitor = Monitor::new(
-            &self.policy.monitor,
-            meta.architecture.classes,
-            Some(meta.version),
-            meta.holdout.map(|s| s.accuracy),
-        );
-        self.input_monitor = InputMonitor::new(
-            self.policy.monitor.input.clone(),
-            meta.input_profile.clone(),
-            model.inputs(),
-        );
+        (self.monitor, self.input_monitor) =
+            daemon::monitors_for(&self.policy, &meta, model.inputs());
         self.input_episode = None;
         self.files_since_live.clear();
         self.live = Some((meta, model));

@@ -70,15 +70,20 @@ pub fn with_cancel<R>(flag: Arc<AtomicBool>, f: impl FnOnce() -> R) -> R {
     result
 }
 
+/// Called after every training epoch (progress bars); shared, because
+/// [`run_concurrently`] carries it over to its threads.
+pub type EpochHook = Arc<dyn Fn() + Send + Sync>;
+
 thread_local! {
-    /// Called after every training epoch on this thread (progress bars).
-    static EPOCH_HOOK: std::cell::RefCell<Option<Box<dyn FnMut()>>> =
+    /// The epoch hook of the job running on this thread, if any.
+    static EPOCH_HOOK: std::cell::RefCell<Option<EpochHook>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// Runs `f` (on this thread) calling `hook` after every training epoch, so
-/// a command can show progress without the training loop knowing about it.
-pub fn with_epoch_hook<R>(hook: Box<dyn FnMut()>, f: impl FnOnce() -> R) -> R {
+/// Runs `f` (on this thread, and on the threads of [`run_concurrently`]
+/// inside it) calling `hook` after every training epoch, so a command can
+/// show progress without the training loop knowing about it.
+pub fn with_epoch_hook<R>(hook: EpochHook, f: impl FnOnce() -> R) -> R {
     let previous = EPOCH_HOOK.with(|h| h.replace(Some(hook)));
     let result = f();
     EPOCH_HOOK.with(|h| *h.borrow_mut() = previous);
@@ -86,13 +91,10 @@ pub fn with_epoch_hook<R>(hook: Box<dyn FnMut()>, f: impl FnOnce() -> R) -> R {
 }
 
 fn epoch_done() {
-    EPOCH_HOOK.with(|h| {
-        if let Ok(mut hook) = h.try_borrow_mut() {
-            if let Some(hook) = hook.as_mut() {
-                hook();
-            }
-        }
-    });
+    let hook = EPOCH_HOOK.with(|h| h.borrow().clone());
+    if let Some(hook) = hook {
+        hook();
+    }
 }
 
 fn cancelled() -> bool {
@@ -106,7 +108,8 @@ fn cancelled() -> bool {
 /// Runs `jobs` on one thread per context (each thread owns its context:
 /// libtorch tensors cannot be shared between threads), every thread taking
 /// the next job in order, and returns the results in job order. The
-/// caller's cancellation flag ([`with_cancel`]) applies on every thread.
+/// caller's cancellation flag ([`with_cancel`]) and epoch hook
+/// ([`with_epoch_hook`]) apply on every thread.
 /// With one context the jobs run on the calling thread.
 pub fn run_concurrently<C, J, T, F>(contexts: Vec<C>, jobs: &[J], f: F) -> Vec<T>
 where
@@ -122,12 +125,13 @@ where
         };
     }
     let flag = CANCEL.with(|c| c.borrow().clone());
+    let hook = EPOCH_HOOK.with(|h| h.borrow().clone());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut results: Vec<(usize, T)> = std::thread::scope(|scope| {
         let handles: Vec<_> = contexts
             .into_iter()
             .map(|context| {
-                let (f, next, flag) = (&f, &next, flag.clone());
+                let (f, next, flag, hook) = (&f, &next, flag.clone(), hook.clone());
                 scope.spawn(move || {
                     let work = || {
                         let mut out = Vec::new();
@@ -138,8 +142,12 @@ where
                         }
                         out
                     };
-                    match flag {
+                    let work = || match flag {
                         Some(flag) => with_cancel(flag, work),
+                        None => work(),
+                    };
+                    match hook {
+                        Some(hook) => with_epoch_hook(hook, work),
                         None => work(),
                     }
                 })

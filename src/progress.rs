@@ -132,16 +132,21 @@ pub fn candidate_epochs(policy: &Policy, strategy: StrategyName) -> u64 {
 /// Runs `f` with a progress bar counting training epochs (`total` is an
 /// estimate; the bar grows if it falls short).
 pub fn with_epoch_progress<R>(what: &str, total: u64, f: impl FnOnce() -> R) -> R {
-    let progress = std::rc::Rc::new(std::cell::RefCell::new(Progress::new(
-        what, total, "epochs",
-    )));
-    let hook = {
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(Progress::new(what, total, "epochs")));
+    let hook: crate::model::EpochHook = {
         let progress = progress.clone();
-        Box::new(move || progress.borrow_mut().inc(1))
+        std::sync::Arc::new(move || {
+            if let Ok(mut p) = progress.lock() {
+                p.inc(1);
+            }
+        })
     };
     let result = crate::model::with_epoch_hook(hook, f);
-    if let Ok(cell) = std::rc::Rc::try_unwrap(progress) {
-        cell.into_inner().finish();
+    // The hook (and every clone the training threads held) is gone now.
+    if let Ok(p) = std::sync::Arc::try_unwrap(progress) {
+        if let Ok(p) = p.into_inner() {
+            p.finish();
+        }
     }
     result
 }

@@ -568,14 +568,24 @@ impl Lane {
         let mut child = spawn(&self.policy);
         let _events = follow_events(&mut child);
         let path = self.root.join("state/manifest.json");
+        let status_path = self.root.join("state/status.json");
+        let pid = child.id();
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
-            let done = Manifest::load(&path).is_ok_and(|m| {
-                self.good
-                    .keys()
-                    .chain(self.bad.iter())
-                    .all(|n| m.files.contains_key(n))
-            });
+            // This run's own status first: every file may already be
+            // recorded by the killed run before it, and a SIGTERM before
+            // the daemon has installed its handlers kills any process.
+            let started = std::fs::read(&status_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .is_some_and(|s| s["pid"] == pid);
+            let done = started
+                && Manifest::load(&path).is_ok_and(|m| {
+                    self.good
+                        .keys()
+                        .chain(self.bad.iter())
+                        .all(|n| m.files.contains_key(n))
+                });
             if done {
                 break;
             }

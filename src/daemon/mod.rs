@@ -610,18 +610,8 @@ impl Daemon {
         let Some(live) = &self.live else {
             return;
         };
-        let meta = &live.meta;
-        self.monitor = Monitor::new(
-            &self.policy.monitor,
-            meta.architecture.classes,
-            Some(meta.version),
-            meta.holdout.map(|s| s.accuracy),
-        );
-        self.input_monitor = InputMonitor::new(
-            self.policy.monitor.input.clone(),
-            meta.input_profile.clone(),
-            live.model.inputs(),
-        );
+        (self.monitor, self.input_monitor) =
+            monitors_for(&self.policy, &live.meta, live.model.inputs());
         self.input_episode = None;
         self.status.metrics = None;
         self.status.time_window_metrics = None;
@@ -1696,6 +1686,26 @@ impl Daemon {
 
 /// Per-row outcomes of a batch from the live model's class probabilities
 /// (`classes` per row).
+/// Fresh monitors (error and input drift) for a version that goes live.
+pub(crate) fn monitors_for(
+    policy: &Policy,
+    meta: &VersionMeta,
+    inputs: usize,
+) -> (Monitor, InputMonitor) {
+    let monitor = Monitor::new(
+        &policy.monitor,
+        meta.architecture.classes,
+        Some(meta.version),
+        meta.holdout.map(|s| s.accuracy),
+    );
+    let input_monitor = InputMonitor::new(
+        policy.monitor.input.clone(),
+        meta.input_profile.clone(),
+        inputs,
+    );
+    (monitor, input_monitor)
+}
+
 pub(crate) fn outcomes_of(data: &Dataset, probs: &[f32], classes: usize) -> Vec<RowOutcome> {
     data.labels
         .iter()
