@@ -1684,8 +1684,6 @@ impl Daemon {
     }
 }
 
-/// Per-row outcomes of a batch from the live model's class probabilities
-/// (`classes` per row).
 /// Fresh monitors (error and input drift) for a version that goes live.
 pub(crate) fn monitors_for(
     policy: &Policy,
@@ -1706,6 +1704,8 @@ pub(crate) fn monitors_for(
     (monitor, input_monitor)
 }
 
+/// Per-row outcomes of a batch from the live model's class probabilities
+/// (`classes` per row).
 pub(crate) fn outcomes_of(data: &Dataset, probs: &[f32], classes: usize) -> Vec<RowOutcome> {
     data.labels
         .iter()
