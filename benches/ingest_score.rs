@@ -30,7 +30,7 @@ use driftd::config::{Init, Policy, EXAMPLE_POLICY};
 use driftd::gen::{self, ClassificationSpec};
 use driftd::ingest::{ParquetFile, Schema};
 use driftd::model::{self, Architecture, Dataset, Mlp, Scaler};
-use driftd::monitor::{Monitor, RowOutcome};
+use driftd::monitor::Monitor;
 
 const CHILD_ENV: &str = "DRIFTD_BENCH_CHILD";
 
@@ -97,21 +97,7 @@ fn child(args: &[String]) {
                 let data: Dataset = file.read_batch(b).expect("read").data;
                 let p = model.predict_proba(&data).expect("score");
                 if mode == "monitor" {
-                    let outcomes: Vec<RowOutcome> = data
-                        .labels
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &l)| {
-                            let p = &p[2 * i..2 * i + 2];
-                            RowOutcome {
-                                label: l as u32,
-                                predicted: model::predicted_class(p) as u32,
-                                p_label: p[l as usize],
-                                p_positive: p[1],
-                                time_us: data.times_us[i],
-                            }
-                        })
-                        .collect();
+                    let outcomes = driftd::daemon::outcomes_of(&data, &p, 2);
                     correct += outcomes.iter().filter(|o| o.correct()).count();
                     monitor.observe(&outcomes);
                 } else {

@@ -26,7 +26,7 @@ use driftd::config::Policy;
 use driftd::gen::{self, ClassificationSpec};
 use driftd::ingest::{read_file, ParquetFile, Schema};
 use driftd::model::{self, Architecture, Dataset, Mlp, Scaler, TrainSettings};
-use driftd::monitor::{Monitor, RowOutcome};
+use driftd::monitor::Monitor;
 
 const DRIFTD: &str = env!("CARGO_BIN_EXE_driftd");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -168,21 +168,7 @@ fn worker_ingest(policy: &Policy, dir: &Path, model_path: &Path, with_monitor: b
                     std::hint::black_box(correct);
                     continue;
                 }
-                let outcomes: Vec<RowOutcome> = data
-                    .labels
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &l)| {
-                        let p = &p[2 * i..2 * i + 2];
-                        RowOutcome {
-                            label: l as u32,
-                            predicted: model::predicted_class(p) as u32,
-                            p_label: p[l as usize],
-                            p_positive: p[1],
-                            time_us: data.times_us[i],
-                        }
-                    })
-                    .collect();
+                let outcomes = driftd::daemon::outcomes_of(&data, &p, 2);
                 monitor.observe(&outcomes);
             }
         }

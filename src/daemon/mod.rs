@@ -1706,7 +1706,7 @@ pub(crate) fn monitors_for(
 
 /// Per-row outcomes of a batch from the live model's class probabilities
 /// (`classes` per row).
-pub(crate) fn outcomes_of(data: &Dataset, probs: &[f32], classes: usize) -> Vec<RowOutcome> {
+pub fn outcomes_of(data: &Dataset, probs: &[f32], classes: usize) -> Vec<RowOutcome> {
     data.labels
         .iter()
         .enumerate()
