@@ -37,6 +37,7 @@ fn main() {
         batch_size: 32,
         shuffle: true,
         seed: 1,
+        early_stopping: driftd::config::EarlyStopping::OFF,
     };
     let steps_per_sec = median(
         (0..runs)

@@ -303,6 +303,62 @@ pub struct TrainingConfig {
     /// libtorch intra-op threads; results are bit-identical for a fixed seed
     /// and thread count.
     pub threads: usize,
+    pub early_stopping: EarlyStopping,
+}
+
+/// `[training.early_stopping]`: every training run (version 1, refits,
+/// fine-tuning, grafts) holds out a seeded random share of its rows and
+/// stops once their loss has not improved for `patience` epochs, keeping
+/// the weights of its best epoch. Bounds the cost of an update on large
+/// data, where a few epochs over many rows already converge.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EarlyStopping {
+    /// Share of a run's rows held out to validate on (0: off; every run
+    /// trains for all its epochs on all its rows).
+    pub validation_fraction: f64,
+    /// Epochs without an improvement before the run stops.
+    pub patience: usize,
+    /// An epoch improves when its validation loss is lower than the best so
+    /// far by more than this.
+    pub min_delta: f64,
+}
+
+impl EarlyStopping {
+    /// Held-out rows below this leave early stopping off for the run (too
+    /// few to tell an improvement from noise).
+    pub const MIN_VALIDATION_ROWS: usize = 50;
+
+    pub const OFF: EarlyStopping = EarlyStopping {
+        validation_fraction: 0.0,
+        patience: 10,
+        min_delta: 1e-4,
+    };
+
+    /// For `meta.json` written before early stopping existed.
+    pub fn off() -> Self {
+        Self::OFF
+    }
+
+    /// Rows of `n` held out for validation (0: early stopping is off for a
+    /// run of `n` rows).
+    pub fn validation_rows(&self, n: usize) -> usize {
+        let v = ((n as f64) * self.validation_fraction).round() as usize;
+        if v < Self::MIN_VALIDATION_ROWS || v >= n {
+            0
+        } else {
+            v
+        }
+    }
+}
+
+impl Default for EarlyStopping {
+    fn default() -> Self {
+        EarlyStopping {
+            validation_fraction: 0.1,
+            ..Self::OFF
+        }
+    }
 }
 
 impl Default for TrainingConfig {
@@ -316,6 +372,7 @@ impl Default for TrainingConfig {
             shuffle: true,
             seed: 1,
             threads: 1,
+            early_stopping: EarlyStopping::default(),
         }
     }
 }
@@ -508,7 +565,7 @@ impl Default for SampleConfig {
     fn default() -> Self {
         SampleConfig {
             fraction: 1.0,
-            max_rows: 0,
+            max_rows: 10_000,
         }
     }
 }
@@ -998,6 +1055,28 @@ impl Policy {
         if t.threads == 0 {
             err("training.threads", "must be at least 1".into());
         }
+        let es = &t.early_stopping;
+        if !(0.0..0.9).contains(&es.validation_fraction) {
+            err(
+                "training.early_stopping.validation_fraction",
+                format!(
+                    "is {}; expected a value in [0, 0.9) (0 turns early stopping off)",
+                    es.validation_fraction
+                ),
+            );
+        }
+        if es.patience == 0 {
+            err(
+                "training.early_stopping.patience",
+                "must be at least 1".into(),
+            );
+        }
+        if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
+            err(
+                "training.early_stopping.min_delta",
+                format!("is {}; expected a finite value >= 0", es.min_delta),
+            );
+        }
         if self.monitor.window < 10 {
             err("monitor.window", "must be at least 10 rows".into());
         }
@@ -1473,6 +1552,36 @@ hidden = [20, 0]
         assert!(lines.contains(&(Some(6), "training.epochs")), "{diags:?}");
         assert!(lines.contains(&(Some(8), "model.hidden")), "{diags:?}");
         assert_eq!(diags.len(), 5, "{diags:?}");
+    }
+
+    #[test]
+    fn early_stopping_settings_are_checked() {
+        let text = "\
+[data]
+features = [\"x\"]
+[training.early_stopping]
+validation_fraction = 0.95
+patience = 0
+min_delta = -1.0
+";
+        let diags = Policy::parse(text).unwrap_err();
+        let lines: Vec<_> = diags.iter().map(|d| (d.line, d.key.as_str())).collect();
+        for (line, key) in [
+            (4, "training.early_stopping.validation_fraction"),
+            (5, "training.early_stopping.patience"),
+            (6, "training.early_stopping.min_delta"),
+        ] {
+            assert!(lines.contains(&(Some(line), key)), "{key}: {diags:?}");
+        }
+        let off = Policy::parse(
+            "[data]\nfeatures = [\"x\"]\n[training.early_stopping]\nvalidation_fraction = 0.0\n",
+        )
+        .unwrap();
+        assert_eq!(off.training.early_stopping.validation_rows(1_000_000), 0);
+        let on = Policy::parse("[data]\nfeatures = [\"x\"]\n").unwrap();
+        assert_eq!(on.training.early_stopping.validation_rows(1000), 100);
+        assert_eq!(on.training.early_stopping.validation_rows(400), 0);
+        assert_eq!(on.update.sample.max_rows, 10_000);
     }
 
     #[test]

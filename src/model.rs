@@ -25,7 +25,7 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Reduction, Tensor};
 
-use crate::config::{Activation, Init, OptimizerKind, Policy};
+use crate::config::{Activation, EarlyStopping, Init, OptimizerKind, Policy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -72,7 +72,7 @@ pub fn with_cancel<R>(flag: Arc<AtomicBool>, f: impl FnOnce() -> R) -> R {
 
 /// Called after every training epoch (progress bars); shared, because
 /// [`run_concurrently`] carries it over to its threads.
-pub type EpochHook = Arc<dyn Fn() + Send + Sync>;
+pub type EpochHook = Arc<dyn Fn(u64) + Send + Sync>;
 
 thread_local! {
     /// The epoch hook of the job running on this thread, if any.
@@ -90,10 +90,12 @@ pub fn with_epoch_hook<R>(hook: EpochHook, f: impl FnOnce() -> R) -> R {
     result
 }
 
-fn epoch_done() {
+/// Tells the job's hook that `epochs` epochs are done (a run that stops
+/// early reports the epochs it skipped as done, so progress adds up).
+fn epochs_done(epochs: u64) {
     let hook = EPOCH_HOOK.with(|h| h.borrow().clone());
     if let Some(hook) = hook {
-        hook();
+        hook(epochs);
     }
 }
 
@@ -212,6 +214,9 @@ pub struct TrainSettings {
     pub batch_size: usize,
     pub shuffle: bool,
     pub seed: u64,
+    /// Versions written before early stopping existed trained without it.
+    #[serde(default = "EarlyStopping::off")]
+    pub early_stopping: EarlyStopping,
 }
 
 impl TrainSettings {
@@ -225,6 +230,7 @@ impl TrainSettings {
             batch_size: t.batch_size,
             shuffle: t.shuffle,
             seed: t.seed,
+            early_stopping: t.early_stopping,
         }
     }
 }
@@ -456,11 +462,34 @@ impl Clone for Mlp {
 /// What a training run reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
+    /// Rows trained on (without the validation rows).
     pub rows: usize,
+    /// Epochs run (fewer than the settings' when the run stopped early).
     pub epochs: usize,
     pub steps: usize,
     pub final_loss: f64,
     pub seconds: f64,
+    /// Early stopping: the rows held out, the epoch whose weights were kept
+    /// (0-based) and its validation loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValidationReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationReport {
+    pub rows: usize,
+    pub best_epoch: usize,
+    pub best_loss: f64,
+    pub stopped_early: bool,
+}
+
+/// The held-out rows of an early-stopped run, as the lowest trainable
+/// layer sees them.
+struct Validation {
+    x: Tensor,
+    target: Tensor,
+    labels: Tensor,
+    weights: Option<Tensor>,
 }
 
 impl Mlp {
@@ -612,13 +641,12 @@ impl Mlp {
         settings: &TrainSettings,
         trainable: Option<&[usize]>,
     ) -> Result<TrainReport, ModelError> {
-        let started = std::time::Instant::now();
         data.check(&self.arch)?;
         if data.is_empty() {
             return Err(ModelError::NoRows);
         }
         let n = data.len();
-        let w = match weights {
+        match weights {
             Some(w) if w.len() != n => {
                 return Err(ModelError::WeightsMismatch {
                     rows: n,
@@ -628,9 +656,44 @@ impl Mlp {
             Some(w) if w.iter().any(|v| !(v.is_finite() && *v >= 0.0)) => {
                 return Err(ModelError::BadWeights)
             }
-            Some(w) => Some(Tensor::from_slice(w)),
-            None => None,
-        };
+            _ => {}
+        }
+        let held_out = settings.early_stopping.validation_rows(n);
+        if held_out == 0 {
+            return self.train_rows(data, weights, None, settings, trainable);
+        }
+        // A seeded random share of the rows (not the newest: the tournament
+        // already holds those out), each part kept in arrival order.
+        let mut rng = ChaCha8Rng::seed_from_u64(settings.seed ^ 0x7a11_da7e);
+        let mut is_held = vec![false; n];
+        for i in rand::seq::index::sample(&mut rng, n, held_out) {
+            is_held[i] = true;
+        }
+        let (held, kept): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| is_held[i]);
+        let pick = |idx: &[usize]| weights.map(|w| idx.iter().map(|&i| w[i]).collect::<Vec<f32>>());
+        let (train_w, val_w) = (pick(&kept), pick(&held));
+        self.train_rows(
+            &data.select(&kept),
+            train_w.as_deref(),
+            Some((&data.select(&held), val_w.as_deref())),
+            settings,
+            trainable,
+        )
+    }
+
+    /// The training loop of [`Mlp::train_weighted`] on checked rows, with
+    /// early stopping on `validation` when given.
+    fn train_rows(
+        &mut self,
+        data: &Dataset,
+        weights: Option<&[f32]>,
+        validation: Option<(&Dataset, Option<&[f32]>)>,
+        settings: &TrainSettings,
+        trainable: Option<&[usize]>,
+    ) -> Result<TrainReport, ModelError> {
+        let started = std::time::Instant::now();
+        let n = data.len();
+        let w = weights.map(Tensor::from_slice);
         let _guard = tch::no_grad_guard();
         let mut trainable: Vec<usize> = match trainable {
             Some(t) => t
@@ -645,22 +708,19 @@ impl Mlp {
         let Some(&lowest) = trainable.first() else {
             return Err(ModelError::NothingTrainable);
         };
-        // The input of the lowest trainable layer, for every row.
-        let mut x = self.scaler.apply(&data.features_tensor());
-        for layer in &self.layers[..lowest] {
-            x = self.activate(&x.linear(&layer.weight, Some(&layer.bias)));
-        }
+        let x = self.input_of_layer(data, lowest);
         let binary = self.arch.classes == 2;
         let labels = Tensor::from_slice(&data.labels);
-        // Binary: the 0/1 target column of BCE; multiclass: one-hot rows
-        // (the gradient of softmax cross entropy is softmax - one_hot).
-        let target = if binary {
-            labels.to_kind(Kind::Float).view([n as i64, 1])
-        } else {
-            labels
-                .one_hot(self.arch.classes as i64)
-                .to_kind(Kind::Float)
-        };
+        let target = self.target_of(&labels);
+        let validation = validation.map(|(v, vw)| {
+            let labels = Tensor::from_slice(&v.labels);
+            Validation {
+                x: self.input_of_layer(v, lowest),
+                target: self.target_of(&labels),
+                labels,
+                weights: vw.map(Tensor::from_slice),
+            }
+        });
         let mut step = FlatStep::new(self, &trainable, settings)?;
         let batch = settings.batch_size.max(1);
         // Per epoch the rows are gathered, in the epoch's order, into these
@@ -703,6 +763,10 @@ impl Mlp {
         let mut loss_sum = Tensor::zeros([], (Kind::Float, tch::Device::Cpu));
         let mut steps = 0;
         let mut last_loss = f64::NAN;
+        let mut epochs_run = 0;
+        // Early stopping: the best epoch so far, its loss and its weights.
+        let mut best: Option<(usize, f64, Tensor)> = None;
+        let mut stopped_early = false;
         for epoch in 0..settings.epochs {
             if settings.shuffle {
                 order.shuffle(&mut rng);
@@ -758,8 +822,44 @@ impl Mlp {
                     loss: last_loss,
                 });
             }
-            epoch_done();
+            epochs_run = epoch + 1;
+            if let Some(v) = &validation {
+                let loss = self.validation_loss(v, lowest)?;
+                if !loss.is_finite() {
+                    return Err(ModelError::Diverged { epoch, loss });
+                }
+                let es = &settings.early_stopping;
+                match &mut best {
+                    Some((best_epoch, best_loss, weights)) => {
+                        if loss < *best_loss - es.min_delta {
+                            (*best_epoch, *best_loss) = (epoch, loss);
+                            weights.f_copy_(&step.params)?;
+                        } else if epoch - *best_epoch >= es.patience {
+                            stopped_early = true;
+                        }
+                    }
+                    None => best = Some((epoch, loss, step.params.copy())),
+                }
+            }
+            if stopped_early {
+                epochs_done((settings.epochs - epoch) as u64);
+                break;
+            }
+            epochs_done(1);
         }
+        let validation = match (&validation, best) {
+            (Some(v), Some((best_epoch, best_loss, weights))) => {
+                // The best epoch's weights (the layers are views of params).
+                step.params.f_copy_(&weights)?;
+                Some(ValidationReport {
+                    rows: v.x.size()[0] as usize,
+                    best_epoch,
+                    best_loss,
+                    stopped_early,
+                })
+            }
+            _ => None,
+        };
         let max_abs = self.max_abs_weight();
         if !max_abs.is_finite() || max_abs > 1e6 {
             return Err(ModelError::Exploded {
@@ -769,11 +869,61 @@ impl Mlp {
         }
         Ok(TrainReport {
             rows: n,
-            epochs: settings.epochs,
+            epochs: epochs_run,
             steps,
             final_loss: last_loss,
             seconds: started.elapsed().as_secs_f64(),
+            validation,
         })
+    }
+
+    /// The input of layer `lowest` for every row of `data`: scaled, then
+    /// through the layers below it (frozen in a graft).
+    fn input_of_layer(&self, data: &Dataset, lowest: usize) -> Tensor {
+        let mut x = self.scaler.apply(&data.features_tensor());
+        for layer in &self.layers[..lowest] {
+            x = self.activate(&x.linear(&layer.weight, Some(&layer.bias)));
+        }
+        x
+    }
+
+    /// Binary: the 0/1 target column of BCE; multiclass: one-hot rows (the
+    /// gradient of softmax cross entropy is softmax - one_hot).
+    fn target_of(&self, labels: &Tensor) -> Tensor {
+        if self.arch.classes == 2 {
+            labels.to_kind(Kind::Float).view([-1, 1])
+        } else {
+            labels
+                .one_hot(self.arch.classes as i64)
+                .to_kind(Kind::Float)
+        }
+    }
+
+    /// Mean (or weighted mean) loss of the current weights on the held-out
+    /// rows.
+    fn validation_loss(&self, v: &Validation, lowest: usize) -> Result<f64, ModelError> {
+        let last = self.layers.len() - 1;
+        let mut h = v.x.shallow_clone();
+        for l in lowest..=last {
+            let layer = &self.layers[l];
+            h = h.f_linear(&layer.weight, Some(&layer.bias))?;
+            if l != last {
+                h = self.activate(&h);
+            }
+        }
+        let per_row = if self.arch.classes == 2 {
+            h.f_binary_cross_entropy_with_logits::<Tensor>(&v.target, None, None, Reduction::None)?
+                .f_view([-1])?
+        } else {
+            h.f_cross_entropy_loss::<Tensor>(&v.labels, None, Reduction::None, -100, 0.0)?
+        };
+        let loss = match &v.weights {
+            Some(w) if w.f_sum(Kind::Double)?.double_value(&[]) > 0.0 => {
+                (per_row.f_mul(w)?.f_sum(Kind::Double)? / w.f_sum(Kind::Double)?).double_value(&[])
+            }
+            _ => per_row.f_mean(Kind::Double)?.double_value(&[]),
+        };
+        Ok(loss)
     }
 
     fn activate(&self, z: &Tensor) -> Tensor {
@@ -1461,7 +1611,85 @@ mod tests {
             batch_size: 16,
             shuffle: true,
             seed,
+            early_stopping: EarlyStopping::OFF,
         }
+    }
+
+    #[test]
+    fn early_stopping_keeps_the_best_epoch_and_stops() {
+        tch::set_num_threads(1);
+        let data = toy(2000, 5);
+        let es = EarlyStopping {
+            validation_fraction: 0.2,
+            patience: 3,
+            min_delta: 1e-3,
+        };
+        let s = TrainSettings {
+            epochs: 200,
+            early_stopping: es,
+            ..settings(4)
+        };
+        let mut m = Mlp::new(arch(2), Init::HeNormal, 4);
+        m.scaler = Scaler::fit(&data);
+        let report = m.train(&data, &s, None).unwrap();
+        let v = report.validation.clone().expect("a validation report");
+        assert_eq!(v.rows, 400);
+        assert_eq!(report.rows, 1600);
+        assert!(v.stopped_early, "{report:?}");
+        assert!(report.epochs < 200, "{report:?}");
+        assert_eq!(report.epochs, v.best_epoch + 1 + es.patience, "{report:?}");
+        assert_eq!(report.steps, report.epochs * 100);
+        // The kept weights are the best epoch's: their validation loss is
+        // the reported one (the same held-out rows, drawn with the seed).
+        let mut is_held = vec![false; 2000];
+        let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ 0x7a11_da7e);
+        for i in rand::seq::index::sample(&mut rng, 2000, 400) {
+            is_held[i] = true;
+        }
+        let held: Vec<usize> = (0..2000).filter(|&i| is_held[i]).collect();
+        let val = data.select(&held);
+        let p = m.predict_proba(&val).unwrap();
+        let loss = score(&p, &val.labels, 2).log_loss;
+        assert!(
+            (loss - v.best_loss).abs() < 1e-4,
+            "{loss} vs {}",
+            v.best_loss
+        );
+        // Bit-identical from run to run, like any training.
+        let mut again = Mlp::new(arch(2), Init::HeNormal, 4);
+        again.scaler = Scaler::fit(&data);
+        let report2 = again.train(&data, &s, None).unwrap();
+        assert_eq!(report.epochs, report2.epochs);
+        assert!(m.layers[0].weight.equal(&again.layers[0].weight));
+        assert!(m.layers[2].bias.equal(&again.layers[2].bias));
+    }
+
+    #[test]
+    fn early_stopping_is_off_for_few_rows_and_at_fraction_zero() {
+        tch::set_num_threads(1);
+        let small = toy(200, 6); // 20 held-out rows: below the minimum
+        let on = TrainSettings {
+            epochs: 3,
+            early_stopping: EarlyStopping::default(),
+            ..settings(2)
+        };
+        let mut m = Mlp::new(arch(2), Init::HeNormal, 2);
+        let r = m.train(&small, &on, None).unwrap();
+        assert!(r.validation.is_none());
+        assert_eq!((r.rows, r.epochs), (200, 3));
+        let big = toy(1000, 6);
+        let mut m = Mlp::new(arch(2), Init::HeNormal, 2);
+        let r = m.train(&big, &on, None).unwrap();
+        assert_eq!(r.validation.as_ref().map(|v| v.rows), Some(100));
+        assert_eq!(r.rows, 900);
+        let off = TrainSettings {
+            early_stopping: EarlyStopping::OFF,
+            ..on
+        };
+        let mut m = Mlp::new(arch(2), Init::HeNormal, 2);
+        let r = m.train(&big, &off, None).unwrap();
+        assert!(r.validation.is_none());
+        assert_eq!(r.rows, 1000);
     }
 
     #[test]

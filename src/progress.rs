@@ -135,9 +135,9 @@ pub fn with_epoch_progress<R>(what: &str, total: u64, f: impl FnOnce() -> R) -> 
     let progress = std::sync::Arc::new(std::sync::Mutex::new(Progress::new(what, total, "epochs")));
     let hook: crate::model::EpochHook = {
         let progress = progress.clone();
-        std::sync::Arc::new(move || {
+        std::sync::Arc::new(move |epochs| {
             if let Ok(mut p) = progress.lock() {
-                p.inc(1);
+                p.inc(epochs);
             }
         })
     };

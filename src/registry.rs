@@ -1059,6 +1059,7 @@ mod tests {
                 batch_size: 32,
                 shuffle: true,
                 seed: 1,
+                early_stopping: crate::config::EarlyStopping::OFF,
             }),
             threads: 1,
             train_report: None,
