@@ -527,7 +527,10 @@ fn main() {
 
     let driftd = |mode: &str, extra: &[&Path]| {
         let mut c = Command::new(&me);
-        c.args(["--worker", mode]).args(extra);
+        // polars' pool gets the same threads as the peer's polars.
+        c.args(["--worker", mode])
+            .args(extra)
+            .env("POLARS_MAX_THREADS", threads.to_string());
         sample(&mut c)
     };
     let peer = |mode: &str, extra: &[&str]| {

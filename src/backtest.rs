@@ -1258,7 +1258,7 @@ fn thousands(n: usize) -> String {
 
 /// The picture of a backtest.
 pub fn chart(report: &Report) -> crate::plot::Chart {
-    use crate::plot::{Alert, Band, Chart, Series, Update};
+    use crate::plot::{Alert, Band, BaselineUpdate, Chart, Series, Update};
     let window = report.rolling_window_rows;
     let policy = &report.runs[0];
     Chart {
@@ -1309,6 +1309,23 @@ pub fn chart(report: &Report) -> crate::plot::Chart {
                     None => format!("rejected ({})", u.trigger.as_str()),
                 },
                 promoted: u.promoted_version.is_some(),
+            })
+            .collect(),
+        // The baselines' own updates (periodic only; never update has none).
+        baseline_updates: report
+            .runs
+            .iter()
+            .enumerate()
+            .skip(1)
+            .flat_map(|(series, r)| {
+                r.updates
+                    .iter()
+                    .filter(|u| !u.candidates.is_empty())
+                    .map(move |u| BaselineUpdate {
+                        row: u.row as f64,
+                        series,
+                        promoted: u.promoted_version.is_some(),
+                    })
             })
             .collect(),
         bands: policy

@@ -1045,13 +1045,39 @@ fn convert(
     for name in &schema.features {
         cast.push(f32_column(df, name)?);
     }
+    // A column without nulls is borrowed as it is and checked for NaN and
+    // infinities while it is interleaved (one pass over it instead of two);
+    // one with nulls is checked first.
     let mut columns = Vec::with_capacity(width);
-    for (name, ca) in schema.features.iter().zip(&cast) {
-        let (values, bad) = finite_values(ca);
-        filter.bad(&bad, bad_values(name, &bad))?;
-        columns.push(values);
+    let mut checked_bad = Vec::with_capacity(width);
+    for ca in &cast {
+        match ca.cont_slice() {
+            Ok(values) => {
+                columns.push(std::borrow::Cow::Borrowed(values));
+                checked_bad.push(None);
+            }
+            Err(_) => {
+                let (values, bad) = finite_values(ca);
+                columns.push(values);
+                checked_bad.push(Some(bad));
+            }
+        }
     }
-    let features = interleave(&columns, n);
+    let (mut features, finite) = interleave(&columns, n);
+    for (j, name) in schema.features.iter().enumerate() {
+        let bad = match checked_bad[j].take() {
+            Some(bad) => bad,
+            None if finite[j] => Vec::new(),
+            None => {
+                let bad: Vec<usize> = (0..n).filter(|&i| !columns[j][i].is_finite()).collect();
+                for &i in &bad {
+                    features[i * width + j] = 0.0;
+                }
+                bad
+            }
+        };
+        filter.bad(&bad, bad_values(name, &bad))?;
+    }
     let (labels, bad_labels, out_of_range) = label_values(df, schema)?;
     filter.bad(&bad_labels, bad_values(&schema.label, &bad_labels))?;
     if let Some((row, label)) = out_of_range.first() {
@@ -1263,24 +1289,29 @@ fn finite_values(ca: &Float32Chunked) -> (std::borrow::Cow<'_, [f32]>, Vec<usize
 
 /// Column-major values to row-major rows, a block of rows at a time so the
 /// rows being written stay in cache (a whole-column pass per feature would
-/// stream the batch through memory once per feature).
-fn interleave(columns: &[impl AsRef<[f32]>], rows: usize) -> Vec<f32> {
+/// stream the batch through memory once per feature). Also says, per
+/// column, whether every value is finite.
+fn interleave(columns: &[impl AsRef<[f32]>], rows: usize) -> (Vec<f32>, Vec<bool>) {
     const BLOCK: usize = 1024;
     let width = columns.len();
     let mut out = vec![0.0f32; rows * width];
+    let mut finite = vec![true; width];
     for start in (0..rows).step_by(BLOCK) {
         let end = (start + BLOCK).min(rows);
         let block = &mut out[start * width..end * width];
         for (j, column) in columns.iter().enumerate() {
+            let mut all_finite = true;
             for (row, &v) in block
                 .chunks_exact_mut(width)
                 .zip(&column.as_ref()[start..end])
             {
                 row[j] = v;
+                all_finite &= v.is_finite();
             }
+            finite[j] &= all_finite;
         }
     }
-    out
+    (out, finite)
 }
 
 /// Labels as class indices; rows with a null label; rows whose label is
@@ -1842,12 +1873,19 @@ mod tests {
         let rows = 2 * 1024 + 3;
         let a: Vec<f32> = (0..rows).map(|i| i as f32).collect();
         let b: Vec<f32> = (0..rows).map(|i| -(i as f32)).collect();
-        let c: Vec<f32> = (0..rows).map(|i| (i % 7) as f32).collect();
-        let out = interleave(&[&a[..], &b[..], &c[..]], rows);
+        let mut c: Vec<f32> = (0..rows).map(|i| (i % 7) as f32).collect();
+        let (out, finite) = interleave(&[&a[..], &b[..], &c[..]], rows);
         assert_eq!(out.len(), 3 * rows);
         for i in 0..rows {
             assert_eq!(out[3 * i..3 * i + 3], [a[i], b[i], c[i]], "row {i}");
         }
+        assert_eq!(finite, [true, true, true]);
+        // A NaN in the last block and an infinity in the first are seen.
+        c[rows - 1] = f32::NAN;
+        let mut b = b;
+        b[5] = f32::NEG_INFINITY;
+        let (_, finite) = interleave(&[&a[..], &b[..], &c[..]], rows);
+        assert_eq!(finite, [true, false, false]);
     }
 
     #[test]

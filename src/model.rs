@@ -562,30 +562,31 @@ impl Mlp {
             .iter()
             .map(|&(_, out)| Tensor::zeros([block as i64, out as i64], opts))
             .collect();
-        let weight_t: Vec<Tensor> = self.layers.iter().map(|l| l.weight.tr()).collect();
-        // (x - mean) / std, in place; skipped for the identity scaler.
-        let scale = (!self.scaler.is_identity()).then(|| {
-            (
-                Tensor::from_slice(&self.scaler.mean),
-                Tensor::from_slice(&self.scaler.std),
-            )
-        });
+        let mut weight_t: Vec<Tensor> = self.layers.iter().map(|l| l.weight.tr()).collect();
+        let mut first_bias = self.layers[0].bias.shallow_clone();
+        // The scaler folded into the first layer: W ((x - mean) / std) + b
+        // = (W / std) x + (b - (W / std) mean), so the rows are not
+        // rewritten (two passes over every feature) before the matmul.
+        if !self.scaler.is_identity() {
+            let mean = Tensor::from_slice(&self.scaler.mean);
+            let std = Tensor::from_slice(&self.scaler.std);
+            let w = self.layers[0].weight.f_div(&std.f_view([1, -1])?)?;
+            first_bias = self.layers[0].bias.f_sub(&w.f_mv(&mean)?)?;
+            weight_t[0] = w.tr();
+        }
+
         let last = self.layers.len() - 1;
         let outputs = self.arch.outputs();
         let mut out = vec![0f32; n * classes];
         let mut logits = vec![0f32; block * outputs];
         for start in (0..n).step_by(block) {
             let len = block.min(n - start);
-            let mut x = Tensor::from_slice(&data.features[start * width..(start + len) * width])
+            let mut h = Tensor::from_slice(&data.features[start * width..(start + len) * width])
                 .view([len as i64, width as i64]);
-            if let Some((mean, std)) = &scale {
-                let _ = x.f_sub_(mean)?;
-                let _ = x.f_div_(std)?;
-            }
-            let mut h = x;
             for (l, layer) in self.layers.iter().enumerate() {
                 let mut z = buffers[l].narrow(0, 0, len as i64);
-                let _ = layer.bias.f_addmm_out(&z, &h, &weight_t[l])?;
+                let bias = if l == 0 { &first_bias } else { &layer.bias };
+                let _ = bias.f_addmm_out(&z, &h, &weight_t[l])?;
                 if l != last {
                     let _ = match self.arch.activation {
                         Activation::Relu => z.f_relu_()?,

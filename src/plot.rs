@@ -48,6 +48,16 @@ pub struct Update {
     pub promoted: bool,
 }
 
+/// An update of a baseline run (periodic only): a tick in its line's
+/// colour hanging from the top of the plot.
+#[derive(Debug, Clone)]
+pub struct BaselineUpdate {
+    pub row: f64,
+    /// Index into [`Chart::series`].
+    pub series: usize,
+    pub promoted: bool,
+}
+
 /// Rows during which a version was live.
 #[derive(Debug, Clone)]
 pub struct Band {
@@ -68,6 +78,7 @@ pub struct Chart {
     pub series: Vec<Series>,
     pub alerts: Vec<Alert>,
     pub updates: Vec<Update>,
+    pub baseline_updates: Vec<BaselineUpdate>,
     pub bands: Vec<Band>,
 }
 
@@ -297,6 +308,18 @@ fn draw<DB: DrawingBackend>(
             colour.stroke_width(width),
         ))?;
     }
+    // Baselines' updates: ticks hanging from the top axis, so they never
+    // hide the policy's labelled lines.
+    for u in &chart.baseline_updates {
+        let colour = SERIES_COLOURS[u.series % SERIES_COLOURS.len()];
+        let (px, py) = cc.backend_coord(&(u.row, y_hi));
+        let style = if u.promoted {
+            colour.stroke_width(4)
+        } else {
+            colour.mix(0.5).stroke_width(2)
+        };
+        root.draw(&PathElement::new(vec![(px, py), (px, py + 22)], style))?;
+    }
     // Alerts: triangles along the bottom of the plot.
     let marker_y = y_lo + (y_hi - y_lo) * 0.025;
     cc.draw_series(
@@ -331,6 +354,7 @@ enum Key {
     Line(RGBColor, u32),
     Marker(bool),
     Vertical(RGBColor, u32),
+    Tick(RGBColor),
     Bands,
 }
 
@@ -359,6 +383,15 @@ fn draw_legend<DB: DrawingBackend>(
     }
     entries.push((Key::Vertical(PROMOTED, 2), "update, promoted".into()));
     entries.push((Key::Vertical(REJECTED, 1), "update, none promoted".into()));
+    let mut ticked: Vec<usize> = chart.baseline_updates.iter().map(|u| u.series).collect();
+    ticked.sort_unstable();
+    ticked.dedup();
+    for i in ticked {
+        if let Some(s) = chart.series.get(i) {
+            let colour = SERIES_COLOURS[i % SERIES_COLOURS.len()];
+            entries.push((Key::Tick(colour), format!("{} update", s.name)));
+        }
+    }
     entries.push((Key::Bands, "live version".into()));
     let (width, _) = area.dim_in_pixel();
     let (mut x, mut y) = (24, 16);
@@ -378,6 +411,10 @@ fn draw_legend<DB: DrawingBackend>(
             Key::Vertical(colour, stroke) => area.draw(&PathElement::new(
                 vec![(x + 14, y - 10), (x + 14, y + 10)],
                 colour.stroke_width(stroke),
+            ))?,
+            Key::Tick(colour) => area.draw(&PathElement::new(
+                vec![(x + 14, y - 10), (x + 14, y + 6)],
+                colour.stroke_width(4),
             ))?,
             Key::Bands => {
                 area.draw(&Rectangle::new(
@@ -418,6 +455,11 @@ mod tests {
             updates: vec![Update {
                 row: 60.0,
                 label: "refit_new".into(),
+                promoted: true,
+            }],
+            baseline_updates: vec![BaselineUpdate {
+                row: 70.0,
+                series: 0,
                 promoted: true,
             }],
             bands: vec![Band {

@@ -248,6 +248,7 @@ pub fn chart(r: &LiveReport) -> Chart {
             name: "live model".into(),
             points,
         }],
+        baseline_updates: Vec::new(),
         alerts,
         updates,
         bands,
