@@ -675,9 +675,12 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
         &policy.data.dir,
         &manifest,
         &schema,
-        meta.data.last_seq,
-        policy.update.reservoir_rows,
-        policy.update.max_new_rows,
+        ingest::RereadLimits {
+            last_seq: meta.data.last_seq,
+            max_old: policy.update.reservoir_rows,
+            max_new: policy.update.max_new_rows,
+            follow_symlinks: policy.data.follow_symlinks,
+        },
     );
     let list: Vec<StrategyName> = if only.is_empty() {
         policy.update.candidates.clone()

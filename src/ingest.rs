@@ -1426,23 +1426,62 @@ fn timestamp_values(df: &DataFrame, name: &str) -> Result<(Vec<i64>, Vec<usize>)
     Ok((out, bad))
 }
 
+/// Which rows [`rows_from_manifest`] keeps: files after manifest sequence
+/// `last_seq` are new (at most `max_new` rows), earlier ones old (at most
+/// `max_old`); symlinks as `data.follow_symlinks` says.
+#[derive(Debug, Clone, Copy)]
+pub struct RereadLimits {
+    pub last_seq: u64,
+    pub max_old: usize,
+    pub max_new: usize,
+    pub follow_symlinks: bool,
+}
+
+/// The path to re-read an ingested file from: the file itself, or a
+/// symlink's target under the scan's rule (inside the data directory
+/// unless `follow_symlinks`), resolved now, since a link can be re-pointed
+/// after its file was ingested.
+fn reread_path(dir: &Path, name: &str, follow_symlinks: bool) -> Result<PathBuf, FileProblem> {
+    let path = dir.join(name);
+    let meta = fs::symlink_metadata(&path).map_err(open_problem)?;
+    if !meta.is_symlink() {
+        return Ok(path);
+    }
+    let target = fs::canonicalize(&path).map_err(open_problem)?;
+    let real_dir = fs::canonicalize(dir).map_err(open_problem)?;
+    if !follow_symlinks && !target.starts_with(&real_dir) {
+        return Err(FileProblem::SymlinkOutside {
+            target: target.display().to_string(),
+        });
+    }
+    Ok(target)
+}
+
 /// Rebuilds training rows from the files a manifest lists: files ingested
 /// after manifest sequence `last_seq` are "new" (the newest `max_new` rows
 /// kept), earlier ones "old" (read newest first until `max_old` rows, so
 /// memory stays bounded however long the history). A file that can no
-/// longer be read is skipped with a warning.
+/// longer be read is skipped with a warning, as is one that has become a
+/// symlink out of the data directory since it was ingested (the scan's rule,
+/// `data.follow_symlinks`).
 pub fn rows_from_manifest(
     dir: &Path,
     manifest: &Manifest,
     schema: &Schema,
-    last_seq: u64,
-    max_old: usize,
-    max_new: usize,
+    limits: RereadLimits,
 ) -> (Dataset, Dataset) {
+    let RereadLimits {
+        last_seq,
+        max_old,
+        max_new,
+        follow_symlinks,
+    } = limits;
     let width = schema.features.len();
     let files = manifest.ingested_in_order();
     let seq = |name: &str| manifest.files[name].seq;
-    let read = |name: &str| match read_file(&dir.join(name), schema) {
+    let read = |name: &str| match reread_path(dir, name, follow_symlinks)
+        .and_then(|path| read_file(&path, schema))
+    {
         Ok(d) => Some(d),
         Err(e) => {
             tracing::warn!(file = %name, error = %e, "cannot re-read an ingested file; its rows are not in the training buffers");
@@ -2624,5 +2663,42 @@ mod tests {
         // A link swapped in after the scan is not followed when opened.
         let err = open_no_follow(&data.join("in.parquet")).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+
+        // Re-reading ingested files after a restart follows the same rule:
+        // a link re-pointed out of the directory since it was ingested is
+        // skipped (regression: rows_from_manifest followed any link).
+        let mut manifest = Manifest::default();
+        let meta = fs::metadata(data.join("sub/real.parquet")).unwrap();
+        for (seq, name) in [(1, "in.parquet"), (2, "sub/real.parquet")] {
+            manifest.files.insert(
+                name.into(),
+                ManifestEntry {
+                    identity: FileIdentity::of(&meta),
+                    outcome: Outcome::Ingested {
+                        rows: 2,
+                        dropped: 0,
+                    },
+                    seq,
+                    at: Utc::now(),
+                },
+            );
+        }
+        let reread = |follow_symlinks: bool| {
+            let limits = RereadLimits {
+                last_seq: 0,
+                max_old: usize::MAX,
+                max_new: usize::MAX,
+                follow_symlinks,
+            };
+            rows_from_manifest(&data, &manifest, &schema(), limits)
+                .1
+                .len()
+        };
+        assert_eq!(reread(false), 4);
+        fs::remove_file(data.join("in.parquet")).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.parquet"), data.join("in.parquet"))
+            .unwrap();
+        assert_eq!(reread(false), 2);
+        assert_eq!(reread(true), 4);
     }
 }

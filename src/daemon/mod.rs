@@ -630,6 +630,7 @@ impl Daemon {
         };
         let last_seq = self.last_seq;
         let dir = self.ingestor.dir().to_path_buf();
+        let follow_symlinks = self.policy.data.follow_symlinks;
         let manifest = self.ingestor.manifest.clone();
         let (max_old, max_new) = if self.live.is_some() {
             (
@@ -641,7 +642,13 @@ impl Daemon {
             (usize::MAX, usize::MAX)
         };
         let (old, new) = tokio::task::spawn_blocking(move || {
-            crate::ingest::rows_from_manifest(&dir, &manifest, &schema, last_seq, max_old, max_new)
+            let limits = crate::ingest::RereadLimits {
+                last_seq,
+                max_old,
+                max_new,
+                follow_symlinks,
+            };
+            crate::ingest::rows_from_manifest(&dir, &manifest, &schema, limits)
         })
         .await
         .unwrap_or_default();
