@@ -109,8 +109,10 @@ impl Tally {
         ((p.clamp(0.0, 1.0) * AUC_BINS as f32) as usize).min(AUC_BINS - 1)
     }
 
-    /// `sign` is +1 to add the row, -1 to remove it.
-    fn apply(&mut self, r: &RowOutcome, sign: isize) {
+    /// `sign` is +1 to add the row, -1 to remove it; `loss` is its
+    /// [`Tally::row_loss`] (computed once per row, though a row enters and
+    /// leaves two windows).
+    fn apply(&mut self, r: &RowOutcome, loss: f64, sign: isize) {
         let step = |v: &mut usize| *v = v.wrapping_add_signed(sign);
         step(&mut self.rows);
         if r.correct() {
@@ -119,7 +121,7 @@ impl Tally {
                 step(c);
             }
         }
-        self.loss += sign as f64 * Self::row_loss(r);
+        self.loss += sign as f64 * loss;
         if let Some(c) = self.labelled.get_mut(r.label as usize) {
             step(c);
         }
@@ -201,7 +203,7 @@ impl WindowMetrics {
     pub fn of<'a>(rows: impl Iterator<Item = &'a RowOutcome>, classes: usize) -> Self {
         let mut t = Tally::new(classes);
         for r in rows {
-            t.apply(r, 1);
+            t.apply(r, Tally::row_loss(r), 1);
         }
         t.metrics()
     }
@@ -259,10 +261,11 @@ struct Armed {
 pub struct Monitor {
     config: MonitorConfig,
     version: Option<u64>,
-    outcomes: VecDeque<RowOutcome>,
+    /// The window's rows with their log loss.
+    outcomes: VecDeque<(RowOutcome, f64)>,
     tally: Tally,
     /// Rows of the last `time_window_seconds`, newest last.
-    timed: VecDeque<RowOutcome>,
+    timed: VecDeque<(RowOutcome, f64)>,
     timed_tally: Tally,
     newest_time_us: i64,
     rows_seen: u64,
@@ -431,11 +434,12 @@ impl Monitor {
     }
 
     fn push(&mut self, r: RowOutcome) {
-        self.outcomes.push_back(r);
-        self.tally.apply(&r, 1);
+        let loss = Tally::row_loss(&r);
+        self.outcomes.push_back((r, loss));
+        self.tally.apply(&r, loss, 1);
         if self.outcomes.len() > self.config.window {
-            let old = self.outcomes.pop_front().expect("non-empty");
-            self.tally.apply(&old, -1);
+            let (old, old_loss) = self.outcomes.pop_front().expect("non-empty");
+            self.tally.apply(&old, old_loss, -1);
         }
         self.rows_seen += 1;
         if self.baseline.is_none() && self.outcomes.len() == self.config.window {
@@ -444,14 +448,14 @@ impl Monitor {
         let span_us = self.config.time_window_seconds.saturating_mul(1_000_000) as i64;
         if span_us > 0 {
             self.newest_time_us = self.newest_time_us.max(r.time_us);
-            self.timed.push_back(r);
-            self.timed_tally.apply(&r, 1);
+            self.timed.push_back((r, loss));
+            self.timed_tally.apply(&r, loss, 1);
             let oldest = self.newest_time_us.saturating_sub(span_us);
             while self.timed.len() > self.config.time_window_max_rows
-                || self.timed.front().is_some_and(|f| f.time_us < oldest)
+                || self.timed.front().is_some_and(|(f, _)| f.time_us < oldest)
             {
-                let old = self.timed.pop_front().expect("non-empty");
-                self.timed_tally.apply(&old, -1);
+                let (old, old_loss) = self.timed.pop_front().expect("non-empty");
+                self.timed_tally.apply(&old, old_loss, -1);
             }
         }
     }
