@@ -248,11 +248,26 @@ fn checkpoints_are_read_only_from_safetensors() {
 }
 
 /// polars aborts the process on some corrupt files (an allocation of
-/// exabytes claimed by a page: found by the `parquet` fuzz target, kept in
-/// tests/data/fuzz-regressions/parquet-abort/). No catch_unwind stops an
-/// abort; the restart must quarantine the file instead of dying again.
+/// exabytes claimed by a page: found by the `parquet` fuzz target, every
+/// one kept in tests/data/fuzz-regressions/parquet-abort/). No catch_unwind
+/// stops an abort; the restart must quarantine the file instead of dying
+/// again.
 #[test]
 fn a_file_that_kills_the_reader_is_quarantined_after_the_restart() {
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-regressions/parquet-abort");
+    let mut killers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    killers.sort();
+    assert!(killers.len() >= 2, "{killers:?}");
+    for killer in killers {
+        quarantined_after_the_restart(&killer);
+    }
+}
+
+fn quarantined_after_the_restart(killer: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let policy = write_policy(root, "");
@@ -270,14 +285,17 @@ fn a_file_that_kills_the_reader_is_quarantined_after_the_restart() {
         "3",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let killer = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/fuzz-regressions/parquet-abort/dictionary-validity-huge-alloc.parquet");
-    std::fs::copy(&killer, incoming.join("part-000002.parquet")).unwrap();
+    std::fs::copy(killer, incoming.join("part-000002.parquet")).unwrap();
 
     let out = spawn_daemon(&policy).wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&out.stderr);
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(out.status.signal(), Some(6), "polars aborts: {logs}");
+    assert_eq!(
+        out.status.signal(),
+        Some(6),
+        "polars aborts on {}: {logs}",
+        killer.display()
+    );
     assert!(logs.contains("memory allocation of"), "{logs}");
 
     let child = spawn_daemon(&policy);
