@@ -48,7 +48,7 @@ bench: bootstrap-python
 	$(WITH_LIBTORCH) export DRIFTD_PYTHON="$(DRIFTD_VENV)/bin/python"; \
 	  $(CARGO) bench --locked --bench suite
 
-# Fuzzing: cargo-fuzz on the nightly toolchain (installed when missing),
+# Fuzzing: cargo-fuzz (installed when missing) on the stable toolchain,
 # built without a sanitizer into ~/.cache/driftd-ci/fuzz-target.
 FUZZ_SECONDS ?= 600
 fuzz: bootstrap
