@@ -21,15 +21,17 @@
 //! (libtorch's idle OpenMP threads sleep instead of spinning).
 #![forbid(unsafe_code)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use driftd::config::{Init, Policy, EXAMPLE_POLICY};
+use driftd::config::{Policy, EXAMPLE_POLICY};
 use driftd::gen::{self, ClassificationSpec};
 use driftd::ingest::{ParquetFile, Schema};
-use driftd::model::{self, Architecture, Dataset, Mlp, Scaler};
+use driftd::model::{self, Architecture, Dataset, Mlp};
 use driftd::monitor::Monitor;
 
 const CHILD_ENV: &str = "DRIFTD_BENCH_CHILD";
@@ -178,28 +180,16 @@ fn main() {
     let dir = std::env::var_os("DRIFTD_BENCH_DIR")
         .map_or_else(|| tmp.path().to_path_buf(), PathBuf::from);
     let data_dir = dir.join("data");
-    std::fs::create_dir_all(&data_dir).expect("data dir");
+    let model_path = dir.join("model.safetensors");
     let mut spec = ClassificationSpec::reference(2);
     spec.n_samples = rows;
-    let all = gen::make_classification(&spec);
-    let per_file = rows.div_ceil(n_files);
-    for f in 0..n_files {
-        let (start, end) = (f * per_file, ((f + 1) * per_file).min(rows));
-        gen::write_parquet(
-            &data_dir.join(format!("part-{f:03}.parquet")),
-            &all.slice(start, end),
-            None,
-        )
-        .expect("write");
-    }
-    // A trained model would do the same arithmetic; a fitted scaler makes
-    // both sides standardize.
-    let policy = Policy::parse(EXAMPLE_POLICY).expect("example policy");
-    let mut model = Mlp::new(Architecture::from_policy(&policy, 20), Init::HeNormal, 3);
-    model.scaler = Scaler::fit(&all.slice(0, 10_000));
-    drop(all);
-    let model_path = dir.join("model.safetensors");
-    std::fs::write(&model_path, model.to_safetensors().expect("save")).expect("write model");
+    common::write_ingest_fixture(
+        &gen::make_classification(&spec),
+        n_files,
+        &data_dir,
+        &model_path,
+        &Policy::parse(EXAMPLE_POLICY).expect("example policy"),
+    );
 
     let me = std::env::current_exe().expect("current exe");
     let peer_script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peer/ingest_score.py");

@@ -14,6 +14,8 @@
 //! runs one measurement and prints `{"value": .., "peak_rss_kb": ..}`.
 #![forbid(unsafe_code)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -25,7 +27,7 @@ use driftd::compare::{self, Files};
 use driftd::config::Policy;
 use driftd::gen::{self, ClassificationSpec};
 use driftd::ingest::{read_file, ParquetFile, Schema};
-use driftd::model::{self, Architecture, Dataset, Mlp, Scaler, TrainSettings};
+use driftd::model::{self, Architecture, Dataset, Mlp, TrainSettings};
 use driftd::monitor::Monitor;
 
 const DRIFTD: &str = env!("CARGO_BIN_EXE_driftd");
@@ -592,31 +594,14 @@ fn main() {
 
     eprintln!("suite: ingest + score + metric update");
     let ingest_dir = dir.path().join("ingest");
-    std::fs::create_dir_all(&ingest_dir).expect("ingest dir");
-    {
-        let all = gen::make_classification(&spec);
-        let per_file = SCORING_ROWS.div_ceil(INGEST_FILES);
-        for f in 0..INGEST_FILES {
-            let (start, end) = (f * per_file, ((f + 1) * per_file).min(SCORING_ROWS));
-            gen::write_parquet(
-                &ingest_dir.join(format!("part-{f:03}.parquet")),
-                &all.slice(start, end),
-                None,
-            )
-            .expect("write");
-        }
-        // Weights do not change the arithmetic; a fitted scaler makes both
-        // sides standardize.
-        let policy = reference_policy();
-        let mut m = Mlp::new(Architecture::from_policy(&policy, 20), policy.model.init, 3);
-        m.scaler = Scaler::fit(&all.slice(0, 10_000));
-        std::fs::write(
-            dir.path().join("model.safetensors"),
-            m.to_safetensors().expect("save"),
-        )
-        .expect("write model");
-    }
     let model_path = dir.path().join("model.safetensors");
+    common::write_ingest_fixture(
+        &gen::make_classification(&spec),
+        INGEST_FILES,
+        &ingest_dir,
+        &model_path,
+        &reference_policy(),
+    );
     let peer_ingest = Path::new(ROOT).join("benches/peer/ingest_score.py");
     let ingest_peer = || {
         // ingest_score.py prints rows, seconds and peak_rss_kb.

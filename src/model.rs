@@ -918,13 +918,14 @@ impl Mlp {
         } else {
             h.f_cross_entropy_loss::<Tensor>(&v.labels, None, Reduction::None, -100, 0.0)?
         };
-        let loss = match &v.weights {
-            Some(w) if w.f_sum(Kind::Double)?.double_value(&[]) > 0.0 => {
-                (per_row.f_mul(w)?.f_sum(Kind::Double)? / w.f_sum(Kind::Double)?).double_value(&[])
+        // Weighted mean; plain mean without weights (or all-zero ones).
+        if let Some(w) = &v.weights {
+            let total = w.f_sum(Kind::Double)?.double_value(&[]);
+            if total > 0.0 {
+                return Ok(per_row.f_mul(w)?.f_sum(Kind::Double)?.double_value(&[]) / total);
             }
-            _ => per_row.f_mean(Kind::Double)?.double_value(&[]),
-        };
-        Ok(loss)
+        }
+        Ok(per_row.f_mean(Kind::Double)?.double_value(&[]))
     }
 
     fn activate(&self, z: &Tensor) -> Tensor {
