@@ -303,8 +303,12 @@ fn quarantined_after_the_restart(killer: &Path) {
 
     let child = spawn_daemon(&policy);
     let pid = child.id();
-    let status = wait_status(root, "the killer quarantined", |s| {
-        s["pid"] == pid && s["files_quarantined"] == 1
+    // The killer is taken first now: wait for the good files after it too.
+    let status = wait_status(root, "the killer quarantined, the rest ingested", |s| {
+        s["pid"] == pid
+            && s["files_quarantined"] == 1
+            && s["files_ingested"] == 2
+            && s["live_version"] == 1
     });
     stop(child);
     assert_eq!(status["live_version"], 1, "{status}");
