@@ -16,6 +16,11 @@
 
 mod common;
 
+/// The driftd binary's allocator (see `src/main.rs`), so the worker
+/// measures what the daemon runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -881,9 +881,10 @@ impl ParquetFile {
             let file = self.file.try_clone().map_err(open_problem)?;
             let mut reader = ParquetReader::new(file);
             reader.set_metadata(self.metadata.clone());
+            let whole_file = first == 0 && rows == self.metadata.num_rows;
             let df = reader
                 .with_columns(Some(self.schema.columns()))
-                .with_slice(Some((first, rows)))
+                .with_slice((!whole_file).then_some((first, rows)))
                 .finish()
                 .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
             convert(&df, &self.schema, first, self.arrival_us)
@@ -1305,29 +1306,28 @@ fn finite_values(ca: &Float32Chunked) -> (std::borrow::Cow<'_, [f32]>, Vec<usize
     (std::borrow::Cow::Owned(out), bad)
 }
 
-/// Column-major values to row-major rows, a block of rows at a time so the
-/// rows being written stay in cache (a whole-column pass per feature would
-/// stream the batch through memory once per feature). Also says, per
-/// column, whether every value is finite.
+/// Column-major values to row-major rows. A block of rows is assembled in
+/// a scratch buffer that stays in L1 and then appended, so the output is
+/// written once, in order (not zeroed first, nor revisited once per
+/// column). Also says, per column, whether every value is finite.
 fn interleave(columns: &[impl AsRef<[f32]>], rows: usize) -> (Vec<f32>, Vec<bool>) {
-    const BLOCK: usize = 1024;
+    const BLOCK: usize = 64;
     let width = columns.len();
-    let mut out = vec![0.0f32; rows * width];
+    let mut out = Vec::with_capacity(rows * width);
+    let mut scratch = vec![0.0f32; BLOCK * width];
     let mut finite = vec![true; width];
     for start in (0..rows).step_by(BLOCK) {
         let end = (start + BLOCK).min(rows);
-        let block = &mut out[start * width..end * width];
+        let block = &mut scratch[..(end - start) * width];
         for (j, column) in columns.iter().enumerate() {
-            let mut all_finite = true;
-            for (row, &v) in block
-                .chunks_exact_mut(width)
-                .zip(&column.as_ref()[start..end])
-            {
+            let values = &column.as_ref()[start..end];
+            // A fold without early exit, so the check vectorizes.
+            finite[j] &= values.iter().fold(true, |ok, v| ok & v.is_finite());
+            for (row, &v) in block.chunks_exact_mut(width).zip(values) {
                 row[j] = v;
-                all_finite &= v.is_finite();
             }
-            finite[j] &= all_finite;
         }
+        out.extend_from_slice(block);
     }
     (out, finite)
 }

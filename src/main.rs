@@ -2,6 +2,13 @@
 //! library. All behaviour lives in `driftd::cli`.
 #![forbid(unsafe_code)]
 
+/// mimalloc rather than glibc's malloc: reading a Parquet file allocates
+/// and frees buffers of megabytes per column, and with glibc's allocator
+/// that churn cost about a quarter of the read (measured with polars on
+/// one thread; see the README's Benchmarks).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     driftd::cli::main()
 }

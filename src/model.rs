@@ -27,6 +27,8 @@ use tch::{Kind, Reduction, Tensor};
 
 use crate::config::{Activation, EarlyStopping, Init, OptimizerKind, Policy};
 
+mod kernel;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("training diverged at epoch {epoch}: loss is {loss}")]
@@ -537,11 +539,109 @@ impl Mlp {
     /// Class probabilities, `[rows, classes]` (binary models give both
     /// columns).
     ///
-    /// Rows go through the network a block of [`SCORING_BLOCK`] rows at a
-    /// time, into activation buffers allocated once per call, so the
-    /// intermediate values stay in cache and only the probabilities are
-    /// written to memory.
+    /// A ReLU network on a CPU with AVX2 and FMA is scored by
+    /// [`kernel::ReluNet`], in plain Rust; other activations, and CPUs
+    /// without those instructions, go through libtorch
+    /// ([`Mlp::predict_proba_libtorch`]). The two agree to about 1e-6.
     pub fn predict_proba(&self, data: &Dataset) -> Result<Vec<f32>, ModelError> {
+        if data.width != self.arch.inputs {
+            return Err(ModelError::WidthMismatch {
+                expected: self.arch.inputs,
+                found: data.width,
+            });
+        }
+        if data.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.arch.activation == Activation::Relu && kernel::ReluNet::is_fast_here() {
+            return self.predict_proba_kernel(data);
+        }
+        self.predict_proba_libtorch(data)
+    }
+
+    /// The layers as plain weights for [`kernel::ReluNet`], with the scaler
+    /// folded into the first layer: `W ((x - mean) / std) + b` = `(W / std)
+    /// x + (b - (W / std) mean)`, so rows are not rewritten first.
+    fn relu_net(&self) -> Result<kernel::ReluNet, ModelError> {
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let size = layer.weight.size();
+            let (outputs, inputs) = (size[0] as usize, size[1] as usize);
+            let mut weight = vec![0f32; outputs * inputs];
+            layer
+                .weight
+                .f_contiguous()?
+                .f_copy_data(&mut weight, outputs * inputs)?;
+            let mut bias = vec![0f32; outputs];
+            layer.bias.f_copy_data(&mut bias, outputs)?;
+            layers.push(kernel::DenseLayer {
+                inputs,
+                outputs,
+                weight,
+                bias,
+            });
+        }
+        if !self.scaler.is_identity() {
+            let first = &mut layers[0];
+            for (w_row, b) in first
+                .weight
+                .chunks_exact_mut(first.inputs)
+                .zip(&mut first.bias)
+            {
+                let mut shift = 0f64;
+                for ((w, &mean), &std) in w_row
+                    .iter_mut()
+                    .zip(&self.scaler.mean)
+                    .zip(&self.scaler.std)
+                {
+                    *w /= std;
+                    shift += *w as f64 * mean as f64;
+                }
+                *b = (*b as f64 - shift) as f32;
+            }
+        }
+        Ok(kernel::ReluNet { layers })
+    }
+
+    fn predict_proba_kernel(&self, data: &Dataset) -> Result<Vec<f32>, ModelError> {
+        let net = self.relu_net()?;
+        let n = data.len();
+        let classes = self.arch.classes;
+        let outputs = self.arch.outputs();
+        let mut out = vec![0f32; n * classes];
+        if classes == 2 {
+            // One logit per row: computed into the second column's place,
+            // then spread into both (1 - p, p).
+            let mut logits = vec![0f32; n];
+            net.logits(&data.features, data.width, &mut logits);
+            for (pair, &z) in out.chunks_exact_mut(2).zip(&logits) {
+                let p = 1.0 / (1.0 + (-z).exp());
+                pair[0] = 1.0 - p;
+                pair[1] = p;
+            }
+        } else {
+            debug_assert_eq!(outputs, classes);
+            net.logits(&data.features, data.width, &mut out);
+            for row in out.chunks_exact_mut(classes) {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0f32;
+                for v in row.iter_mut() {
+                    *v = (*v - max).exp();
+                    sum += *v;
+                }
+                for v in row.iter_mut() {
+                    *v /= sum;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`Mlp::predict_proba`] through libtorch. Rows go through the network
+    /// a block of [`SCORING_BLOCK`] rows at a time, into activation buffers
+    /// allocated once per call, so the intermediate values stay in cache
+    /// and only the probabilities are written to memory.
+    pub fn predict_proba_libtorch(&self, data: &Dataset) -> Result<Vec<f32>, ModelError> {
         if data.width != self.arch.inputs {
             return Err(ModelError::WidthMismatch {
                 expected: self.arch.inputs,
@@ -1593,6 +1693,27 @@ mod tests {
             d.push_row(&[a * 1000.0, b], (a + b > 0.0) as i64);
         }
         d
+    }
+
+    #[test]
+    fn the_scoring_kernel_agrees_with_libtorch() {
+        // A fitted scaler (folded into the first layer), a trained model,
+        // binary and multi-class, row counts off the block size.
+        for classes in [2, 3] {
+            let data = toy(301, 5);
+            let mut model = Mlp::new(arch(classes), Init::HeNormal, 11);
+            model.scaler = Scaler::fit(&data);
+            model.train(&data, &settings(2), None).unwrap();
+            let kernel = model.predict_proba(&data).unwrap();
+            let libtorch = model.predict_proba_libtorch(&data).unwrap();
+            assert_eq!(kernel.len(), libtorch.len());
+            for (k, t) in kernel.iter().zip(&libtorch) {
+                assert!((k - t).abs() < 1e-5, "{classes} classes: {k} vs {t}");
+            }
+            for row in kernel.chunks_exact(classes) {
+                assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            }
+        }
     }
 
     fn arch(classes: usize) -> Architecture {

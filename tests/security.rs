@@ -251,7 +251,8 @@ fn checkpoints_are_read_only_from_safetensors() {
 /// exabytes claimed by a page: found by the `parquet` fuzz target, every
 /// one kept in tests/data/fuzz-regressions/parquet-abort/). No catch_unwind
 /// stops an abort; the restart must quarantine the file instead of dying
-/// again.
+/// again. (Under mimalloc the footer's 35 GB claim fails as an error
+/// instead, and that file is quarantined without a restart.)
 #[test]
 fn a_file_that_kills_the_reader_is_quarantined_after_the_restart() {
     let dir =
@@ -262,12 +263,30 @@ fn a_file_that_kills_the_reader_is_quarantined_after_the_restart() {
         .collect();
     killers.sort();
     assert!(killers.len() >= 2, "{killers:?}");
-    for killer in killers {
-        quarantined_after_the_restart(&killer);
+    let mut aborted = Vec::new();
+    for killer in &killers {
+        if quarantined_with_no_rows_lost(killer) == Outcome::AbortedThenQuarantined {
+            aborted.push(killer.file_name().unwrap().to_string_lossy().to_string());
+        }
     }
+    eprintln!("aborted then quarantined: {aborted:?}");
+    // The restart path stays covered: some of them still abort the reader.
+    assert!(!aborted.is_empty(), "none of {killers:?} aborts any more");
 }
 
-fn quarantined_after_the_restart(killer: &Path) {
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    /// The read failed with an error and the daemon kept running.
+    QuarantinedAlive,
+    /// polars aborted the process; the restart quarantined the file.
+    AbortedThenQuarantined,
+}
+
+/// Runs the daemon on two good files behind `killer` (taken first). Whether
+/// the reader dies on it depends on how the allocator answers polars'
+/// absurd request: either way the file ends up quarantined, both good files
+/// ingested, and version 1 live.
+fn quarantined_with_no_rows_lost(killer: &Path) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let policy = write_policy(root, "");
@@ -290,34 +309,62 @@ fn quarantined_after_the_restart(killer: &Path) {
     // decodes a page.
     std::fs::copy(killer, incoming.join("a-killer.parquet")).unwrap();
 
-    let out = spawn_daemon(&policy).wait_with_output().unwrap();
-    let logs = String::from_utf8_lossy(&out.stderr);
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        out.status.signal(),
-        Some(6),
-        "polars aborts on {}: {logs}",
-        killer.display()
-    );
-    assert!(logs.contains("memory allocation of"), "{logs}");
-
-    let child = spawn_daemon(&policy);
-    let pid = child.id();
-    // The killer is taken first now: wait for the good files after it too.
-    let status = wait_status(root, "the killer quarantined, the rest ingested", |s| {
+    let settled = |s: &serde_json::Value, pid: u32| {
         s["pid"] == pid
             && s["files_quarantined"] == 1
             && s["files_ingested"] == 2
             && s["live_version"] == 1
-    });
-    stop(child);
-    assert_eq!(status["live_version"], 1, "{status}");
+    };
+    let mut child = spawn_daemon(&policy);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let outcome = loop {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            let logs = String::from_utf8_lossy(&out.stderr);
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(
+                out.status.signal(),
+                Some(6),
+                "the daemon died on {} other than by polars' abort: {logs}",
+                killer.display()
+            );
+            assert!(logs.contains("memory allocation of"), "{logs}");
+            let child = spawn_daemon(&policy);
+            let pid = child.id();
+            // The killer is taken first: wait for the good files after it too.
+            let status = wait_status(root, "the killer quarantined, the rest ingested", |s| {
+                settled(s, pid)
+            });
+            stop(child);
+            assert_eq!(status["live_version"], 1, "{status}");
+            break Outcome::AbortedThenQuarantined;
+        }
+        if status(root).is_some_and(|s| settled(&s, child.id())) {
+            stop(child);
+            break Outcome::QuarantinedAlive;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}: neither quarantined nor aborted; status: {:?}",
+            killer.display(),
+            status(root)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("state/manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["rows_ingested"], 500, "{manifest}");
     let reason = manifest["files"]["a-killer.parquet"]["reason"]
         .as_str()
         .unwrap_or_default();
-    assert!(reason.contains("killed driftd (signal 6"), "{manifest}");
+    let killed = reason.contains("killed driftd (signal 6");
+    assert_eq!(
+        killed,
+        outcome == Outcome::AbortedThenQuarantined,
+        "{outcome:?}: {manifest}"
+    );
+    assert!(!reason.is_empty(), "{manifest}");
     assert!(!root.join("state/reading.json").exists());
+    eprintln!("{}: {outcome:?} ({reason})", killer.display());
+    outcome
 }
