@@ -559,46 +559,45 @@ impl Mlp {
         self.predict_proba_libtorch(data)
     }
 
-    /// The layers as plain weights for [`kernel::ReluNet`], with the scaler
-    /// folded into the first layer: `W ((x - mean) / std) + b` = `(W / std)
-    /// x + (b - (W / std) mean)`, so rows are not rewritten first.
+    /// The first layer with the scaler folded in: `W ((x - mean) / std) + b`
+    /// = `(W / std) x + (b - (W / std) mean)`, so rows are scored as they
+    /// are instead of being rewritten (two passes over every feature) first.
+    /// Both scoring paths use it.
+    fn folded_first_layer(&self) -> Result<(Tensor, Tensor), ModelError> {
+        let first = &self.layers[0];
+        if self.scaler.is_identity() {
+            return Ok((first.weight.shallow_clone(), first.bias.shallow_clone()));
+        }
+        let mean = Tensor::from_slice(&self.scaler.mean);
+        let std = Tensor::from_slice(&self.scaler.std);
+        let weight = first.weight.f_div(&std.f_view([1, -1])?)?;
+        let bias = first.bias.f_sub(&weight.f_mv(&mean)?)?;
+        Ok((weight, bias))
+    }
+
+    /// The layers as plain weights for [`kernel::ReluNet`], the first one
+    /// [folded](Mlp::folded_first_layer).
     fn relu_net(&self) -> Result<kernel::ReluNet, ModelError> {
-        let mut layers = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
-            let size = layer.weight.size();
+        let dense = |weight: &Tensor, bias: &Tensor| -> Result<kernel::DenseLayer, ModelError> {
+            let size = weight.size();
             let (outputs, inputs) = (size[0] as usize, size[1] as usize);
-            let mut weight = vec![0f32; outputs * inputs];
-            layer
-                .weight
+            let mut w = vec![0f32; outputs * inputs];
+            weight
                 .f_contiguous()?
-                .f_copy_data(&mut weight, outputs * inputs)?;
-            let mut bias = vec![0f32; outputs];
-            layer.bias.f_copy_data(&mut bias, outputs)?;
-            layers.push(kernel::DenseLayer {
+                .f_copy_data(&mut w, outputs * inputs)?;
+            let mut b = vec![0f32; outputs];
+            bias.f_copy_data(&mut b, outputs)?;
+            Ok(kernel::DenseLayer {
                 inputs,
                 outputs,
-                weight,
-                bias,
-            });
-        }
-        if !self.scaler.is_identity() {
-            let first = &mut layers[0];
-            for (w_row, b) in first
-                .weight
-                .chunks_exact_mut(first.inputs)
-                .zip(&mut first.bias)
-            {
-                let mut shift = 0f64;
-                for ((w, &mean), &std) in w_row
-                    .iter_mut()
-                    .zip(&self.scaler.mean)
-                    .zip(&self.scaler.std)
-                {
-                    *w /= std;
-                    shift += *w as f64 * mean as f64;
-                }
-                *b = (*b as f64 - shift) as f32;
-            }
+                weight: w,
+                bias: b,
+            })
+        };
+        let (first_weight, first_bias) = self.folded_first_layer()?;
+        let mut layers = vec![dense(&first_weight, &first_bias)?];
+        for layer in &self.layers[1..] {
+            layers.push(dense(&layer.weight, &layer.bias)?);
         }
         Ok(kernel::ReluNet { layers })
     }
@@ -607,11 +606,9 @@ impl Mlp {
         let net = self.relu_net()?;
         let n = data.len();
         let classes = self.arch.classes;
-        let outputs = self.arch.outputs();
         let mut out = vec![0f32; n * classes];
         if classes == 2 {
-            // One logit per row: computed into the second column's place,
-            // then spread into both (1 - p, p).
+            // One logit per row, spread into both columns (1 - p, p).
             let mut logits = vec![0f32; n];
             net.logits(&data.features, data.width, &mut logits);
             for (pair, &z) in out.chunks_exact_mut(2).zip(&logits) {
@@ -620,7 +617,6 @@ impl Mlp {
                 pair[1] = p;
             }
         } else {
-            debug_assert_eq!(outputs, classes);
             net.logits(&data.features, data.width, &mut out);
             for row in out.chunks_exact_mut(classes) {
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -655,17 +651,8 @@ impl Mlp {
             .map(|&(_, out)| Tensor::zeros([block as i64, out as i64], opts))
             .collect();
         let mut weight_t: Vec<Tensor> = self.layers.iter().map(|l| l.weight.tr()).collect();
-        let mut first_bias = self.layers[0].bias.shallow_clone();
-        // The scaler folded into the first layer: W ((x - mean) / std) + b
-        // = (W / std) x + (b - (W / std) mean), so the rows are not
-        // rewritten (two passes over every feature) before the matmul.
-        if !self.scaler.is_identity() {
-            let mean = Tensor::from_slice(&self.scaler.mean);
-            let std = Tensor::from_slice(&self.scaler.std);
-            let w = self.layers[0].weight.f_div(&std.f_view([1, -1])?)?;
-            first_bias = self.layers[0].bias.f_sub(&w.f_mv(&mean)?)?;
-            weight_t[0] = w.tr();
-        }
+        let (first_weight, first_bias) = self.folded_first_layer()?;
+        weight_t[0] = first_weight.tr();
 
         let last = self.layers.len() - 1;
         let outputs = self.arch.outputs();
