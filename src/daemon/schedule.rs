@@ -240,6 +240,28 @@ mod tests {
         assert_eq!(missed_fire(&cfg, monday, now), None);
     }
 
+    /// The production path: on the system clock the schedule runs on
+    /// tokio-cron-scheduler's `JobScheduler` (the paused-clock tests use the
+    /// croner loop instead). A cron firing every second must reach the
+    /// trigger channel; the timeout only bounds a failure.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_cron_scheduler_fires_on_the_real_clock() {
+        let cfg = ScheduleConfig {
+            enabled: true,
+            cron: "* * * * * *".into(),
+            timezone: "Europe/Berlin".into(),
+        };
+        let (tx, mut rx) = mpsc::channel(1);
+        let scheduler = start(&cfg, &Clock::System, tx).await.expect("starts");
+        assert!(matches!(scheduler, Scheduler::Cron(_)));
+        let fired = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv()).await;
+        scheduler.stop().await;
+        assert_eq!(
+            fired.expect("no fire within 30 s of a schedule firing every second"),
+            Some(Trigger::Schedule)
+        );
+    }
+
     #[test]
     fn bad_expressions_say_why() {
         assert!(parse_cron("0 3 * * Mon").unwrap_err().contains("5 fields"));
