@@ -6,7 +6,7 @@
 //! make concurrent trainings interfere, and bit-identical results for a fixed
 //! seed and thread count are part of the contract.
 //!
-//! Checkpoint layout (documented in the README): the tensors of the
+//! Checkpoint layout (documented in docs/registry.md): the tensors of the
 //! equivalent `torch.nn.Sequential(Linear, Act, Linear, Act, ..., Linear)`
 //! named `"{index}.weight"` / `"{index}.bias"` (index = position in the
 //! Sequential, so 0, 2, 4, ...), plus `input.mean` and `input.std` (the
