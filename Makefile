@@ -9,7 +9,7 @@
 #   make soak    the long soak: 20,000 files and 50 updates in one daemon run
 # A user with their own libtorch 2.13 sets LIBTORCH and the venv is skipped for
 # the build (the tests still use the venv's Python torch for the interop check).
-#   make build && sudo make install     the service (see README "Install")
+#   make build && sudo make install     the service (see docs/service.md "Install")
 #   sudo make uninstall                 removes what install put; keeps an edited
 #                                       policy and all state
 
@@ -33,7 +33,7 @@ test: bootstrap-python
 	  DRIFTD_CHAOS_ITERATIONS=40 DRIFTD_SOAK_FILES=1000 DRIFTD_SOAK_UPDATES=5; \
 	  $(CARGO) test --release --locked
 
-# The long versions of tests/chaos.rs and tests/soak.rs (README "Testing").
+# The long versions of tests/chaos.rs and tests/soak.rs (docs/testing.md).
 chaos: bootstrap-python
 	$(WITH_LIBTORCH) export DRIFTD_PYTHON="$(DRIFTD_VENV)/bin/python" \
 	  DRIFTD_CHAOS_ITERATIONS=$${DRIFTD_CHAOS_ITERATIONS:-300}; \

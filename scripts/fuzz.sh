@@ -6,7 +6,7 @@
 #
 # `make fuzz FUZZ_SECONDS=600` and `make fuzz-TARGET` call this; .ci/run
 # calls it with a few seconds per target. Installs cargo-fuzz when missing.
-# Builds without a sanitizer (-s none; see README "Testing and fuzzing")
+# Builds without a sanitizer (-s none; see docs/testing.md "Fuzzing")
 # into $DRIFTD_FUZZ_TARGET_DIR (default ~/.cache/driftd-ci/fuzz-target, so
 # CI and people share one build). The seed corpus fuzz/corpus/TARGET is
 # read only; what the fuzzer adds goes to $DRIFTD_FUZZ_WORK/corpus/TARGET,

@@ -5,7 +5,7 @@
 /// mimalloc rather than glibc's malloc: reading a Parquet file allocates
 /// and frees buffers of megabytes per column, and with glibc's allocator
 /// that churn cost about a quarter of the read (measured with polars on
-/// one thread; see the README's Benchmarks).
+/// one thread; see docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,7 +1,7 @@
 //! `model.safetensors` checkpoints: writing, loading (driftd's own and
 //! PyTorch state_dicts) and checking without libtorch.
 //!
-//! Checkpoint layout (documented in the README): the tensors of the
+//! Checkpoint layout (documented in docs/registry.md): the tensors of the
 //! equivalent `torch.nn.Sequential(Linear, Act, Linear, Act, ..., Linear)`
 //! named `"{index}.weight"` / `"{index}.bias"` (index = position in the
 //! Sequential, so 0, 2, 4, ...), plus `input.mean` and `input.std` (the

@@ -3,7 +3,7 @@ compares its probabilities with driftd's.
 
 usage: check_checkpoint.py MODEL.safetensors META.json DATA.parquet DRIFTD_PROBS.json
 
-The layout is the README's: tensors "0.weight", "0.bias", "2.weight", ... of
+The layout is docs/registry.md's: tensors "0.weight", "0.bias", "2.weight", ... of
 Sequential(Linear, Act, ..., Linear) plus "input.mean" / "input.std".
 """
 import json
