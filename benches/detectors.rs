@@ -1,7 +1,7 @@
 //! The drift detectors on generated error streams: detection rate, delay
 //! after the drift point, and false alarms per 100,000 rows on stable
 //! streams, for several settings of each detector. This is the table the
-//! policy's default detector was chosen from (see src/detect.rs).
+//! policy's default detector was chosen from (see src/detect/spec.rs).
 //!
 //! `cargo bench --bench detectors` (about two minutes in release).
 #![forbid(unsafe_code)]

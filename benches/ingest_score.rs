@@ -29,10 +29,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use driftd::config::{Policy, EXAMPLE_POLICY};
-use driftd::gen::{self, ClassificationSpec};
 use driftd::ingest::{ParquetFile, Schema};
 use driftd::model::{self, Architecture, Dataset, Mlp};
 use driftd::monitor::Monitor;
+use driftd::synth::{self, ClassificationSpec};
 
 const CHILD_ENV: &str = "DRIFTD_BENCH_CHILD";
 
@@ -82,7 +82,7 @@ fn child(args: &[String]) {
     let arch = Architecture::from_policy(&policy, 20);
     let bytes = std::fs::read(model_path).expect("model");
     let model = Mlp::from_safetensors(&bytes, &arch).expect("checkpoint");
-    let schema = Schema::new(gen::feature_names(20), "label".into(), 2);
+    let schema = Schema::new(synth::feature_names(20), "label".into(), 2);
     let mut monitor = Monitor::new(&policy.monitor, 2, Some(1), Some(0.9));
     let files = parquet_files(dir);
     let mut run = |paths: &[PathBuf]| {
@@ -99,7 +99,7 @@ fn child(args: &[String]) {
                 let data: Dataset = file.read_batch(b).expect("read").data;
                 let p = model.predict_proba(&data).expect("score");
                 if mode == "monitor" {
-                    let outcomes = driftd::daemon::outcomes_of(&data, &p, 2);
+                    let outcomes = driftd::update::outcomes_of(&data, &p, 2);
                     correct += outcomes.iter().filter(|o| o.correct()).count();
                     monitor.observe(&outcomes);
                 } else {
@@ -184,7 +184,7 @@ fn main() {
     let mut spec = ClassificationSpec::reference(2);
     spec.n_samples = rows;
     common::write_ingest_fixture(
-        &gen::make_classification(&spec),
+        &synth::make_classification(&spec),
         n_files,
         &data_dir,
         &model_path,

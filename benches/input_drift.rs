@@ -1,4 +1,4 @@
-//! Input drift (PSI and two-sample KS per feature, `src/input_drift.rs`) on
+//! Input drift (PSI and two-sample KS per feature, `src/input_drift/`) on
 //! generated feature streams of the reference concept (20 features): false
 //! alarms per 100,000 rows on stable streams, and detection rate and delay
 //! after a concept change of several magnitudes, with the policy's default
@@ -10,8 +10,8 @@
 #![forbid(unsafe_code)]
 
 use driftd::config::InputDriftConfig;
-use driftd::gen::{ClassificationSpec, Concept};
 use driftd::input_drift::{InputMonitor, InputProfile};
+use driftd::synth::{ClassificationSpec, Concept};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -24,7 +24,7 @@ const AFTER_DRIFT: usize = 5_000;
 
 fn monitor(concept: &Concept, rng: &mut ChaCha8Rng) -> InputMonitor {
     let train = concept.sample(TRAIN_ROWS, rng);
-    let names = driftd::gen::feature_names(train.width);
+    let names = driftd::synth::feature_names(train.width);
     let profile = InputProfile::from_dataset(&train, &names);
     InputMonitor::new(InputDriftConfig::default(), Some(profile), train.width)
 }

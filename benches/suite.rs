@@ -30,10 +30,10 @@ use std::time::{Duration, Instant};
 
 use driftd::compare::{self, Files};
 use driftd::config::Policy;
-use driftd::gen::{self, ClassificationSpec};
 use driftd::ingest::{read_file, ParquetFile, Schema};
 use driftd::model::{self, Architecture, Dataset, Mlp, TrainSettings};
 use driftd::monitor::Monitor;
+use driftd::synth::{self, ClassificationSpec};
 
 const DRIFTD: &str = env!("CARGO_BIN_EXE_driftd");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -55,7 +55,7 @@ fn reference_data() -> PathBuf {
 }
 
 fn schema() -> Schema {
-    Schema::new(gen::feature_names(20), "label".into(), 2)
+    Schema::new(synth::feature_names(20), "label".into(), 2)
 }
 
 fn read(path: &Path) -> Dataset {
@@ -175,7 +175,7 @@ fn worker_ingest(policy: &Policy, dir: &Path, model_path: &Path, with_monitor: b
                     std::hint::black_box(correct);
                     continue;
                 }
-                let outcomes = driftd::daemon::outcomes_of(&data, &p, 2);
+                let outcomes = driftd::update::outcomes_of(&data, &p, 2);
                 monitor.observe(&outcomes);
             }
         }
@@ -362,10 +362,10 @@ fn alert_latency(threads: usize) -> Latency {
     .expect("policy");
     let mut spec = ClassificationSpec::reference(5);
     spec.n_samples = 1000 + LATENCY_FILES * 3 * LATENCY_ROWS;
-    let rows = gen::make_classification(&spec);
+    let rows = synth::make_classification(&spec);
     let write = |name: &str, data: &Dataset| {
         let tmp = incoming.join(format!(".{name}.tmp"));
-        gen::write_parquet(&tmp, data, None).expect("write");
+        synth::write_parquet(&tmp, data, None).expect("write");
         tmp
     };
     let first = write("000000-initial.parquet", &rows.slice(0, 1000));
@@ -582,7 +582,7 @@ fn main() {
     let scoring = dir.path().join("scoring.parquet");
     let mut spec = ClassificationSpec::reference(2);
     spec.n_samples = SCORING_ROWS;
-    gen::write_parquet(&scoring, &gen::make_classification(&spec), None).expect("write");
+    synth::write_parquet(&scoring, &synth::make_classification(&spec), None).expect("write");
     let scoring_arg = scoring.display().to_string();
     let score = alternate(
         runs,
@@ -601,7 +601,7 @@ fn main() {
     let ingest_dir = dir.path().join("ingest");
     let model_path = dir.path().join("model.safetensors");
     common::write_ingest_fixture(
-        &gen::make_classification(&spec),
+        &synth::make_classification(&spec),
         INGEST_FILES,
         &ingest_dir,
         &model_path,

@@ -9,9 +9,9 @@
 use std::time::Instant;
 
 use driftd::config::{Init, OptimizerKind, Policy, EXAMPLE_POLICY};
-use driftd::gen::{self, ClassificationSpec};
 use driftd::ingest::{read_file, Schema};
 use driftd::model::{Architecture, Mlp, Scaler, TrainSettings};
+use driftd::synth::{self, ClassificationSpec};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -27,7 +27,7 @@ fn main() {
     // Training: the reference experiment's 500 old rows, batch 32, 20 epochs.
     let mut spec = ClassificationSpec::reference(1);
     spec.n_samples = 1000;
-    let data = gen::make_classification(&spec);
+    let data = synth::make_classification(&spec);
     let train = data.slice(0, 500);
     let settings = TrainSettings {
         optimizer: OptimizerKind::Sgd,
@@ -54,7 +54,7 @@ fn main() {
     // Scoring: 1 million rows in one batch.
     let mut big = ClassificationSpec::reference(2);
     big.n_samples = 1_000_000;
-    let rows = gen::make_classification(&big);
+    let rows = synth::make_classification(&big);
     let model = Mlp::new(arch.clone(), Init::HeNormal, 3);
     let score_rows_per_sec = median(
         (0..runs)
@@ -71,14 +71,14 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     for f in 0..20 {
         let part = rows.slice(f * 50_000, (f + 1) * 50_000);
-        gen::write_parquet(
+        synth::write_parquet(
             &dir.path().join(format!("part-{f:03}.parquet")),
             &part,
             None,
         )
         .expect("write");
     }
-    let schema = Schema::new(gen::feature_names(20), "label".into(), 2);
+    let schema = Schema::new(synth::feature_names(20), "label".into(), 2);
     let ingest_rows_per_sec = median(
         (0..runs)
             .map(|_| {

@@ -10,10 +10,11 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::{Policy, EXAMPLE_POLICY};
-use crate::daemon::{self, Status, TracePoint, UpdateSummary};
-use crate::gen;
+use crate::daemon;
 use crate::monitor::DriftAlert;
 use crate::registry::Registry;
+use crate::status::{Status, TracePoint, UpdateSummary};
+use crate::synth;
 
 /// Rows in the demo stream, where the concept changes, and file size.
 const ROWS: usize = 6000;
@@ -72,9 +73,9 @@ pub async fn run(dir: Option<PathBuf>) -> Result<DemoSummary> {
     let policy = demo_policy(&root)?;
     std::fs::write(root.join("policy.toml"), toml::to_string(&policy)?)?;
 
-    let mut concept = gen::ClassificationSpec::reference(SEED);
+    let mut concept = synth::ClassificationSpec::reference(SEED);
     concept.n_features = policy_width(&policy);
-    let spec = gen::StreamSpec {
+    let spec = synth::StreamSpec {
         rows: ROWS,
         concept,
         drift_at: vec![DRIFT_AT],
@@ -84,7 +85,7 @@ pub async fn run(dir: Option<PathBuf>) -> Result<DemoSummary> {
         timestamps: None,
         seed: SEED,
     };
-    let files = gen::write_stream(&source, &spec)?;
+    let files = synth::write_stream(&source, &spec)?;
     tracing::info!(
         "demo: {} rows in {} files, concept drift injected at row {DRIFT_AT}; feeding them into {}",
         ROWS,

@@ -4,8 +4,10 @@
 //! strategies whose winner becomes the next versioned checkpoint.
 //!
 //! Data flows one way; each stage is a module (see ARCHITECTURE.md):
-//! [`ingest`] → [`monitor`] → trigger ([`daemon`]) → [`update`] →
-//! [`registry`] → live model ([`model`]) → [`monitor`].
+//! [`ingest`] → [`monitor`] → [`trigger`] → [`update`] →
+//! [`registry`] → live model ([`model`]) → [`monitor`]. [`daemon`] only
+//! wires the stages together; the offline tools ([`backtest`], [`report`],
+//! [`synth`], [`demo`], [`compare`]) call the same stage functions.
 #![forbid(unsafe_code)]
 
 pub mod backtest;
@@ -16,19 +18,20 @@ pub mod daemon;
 pub mod demo;
 pub mod detect;
 pub mod fsutil;
-pub mod gen;
 pub mod harness;
 pub mod ingest;
 pub mod input_drift;
-pub mod lock;
 pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod monitor;
-pub mod notify;
 pub mod plot;
 pub mod progress;
 pub mod registry;
 pub mod report;
+pub mod sd_notify;
+pub mod status;
+pub mod synth;
+pub mod trigger;
 pub mod update;
 pub mod worker;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{debug, info};
 
-use crate::daemon::Status;
+use crate::status::Status;
 
 /// Outcomes always exported, so that each series exists from the start.
 const UPDATE_OUTCOMES: &[&str] = &["promoted", "rejected", "failed", "abandoned"];

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Policy;
-use crate::daemon::{self, Status, TracePoint};
 use crate::plot::{Alert, Band, Chart, Series, Update};
 use crate::registry::{CheckMode, HistoryEntry, Registry};
+use crate::status::{self, Status, TracePoint};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -45,7 +45,7 @@ pub struct LiveReport {
 
 /// Reads the registry (read-only) and the daemon's status.
 pub fn gather(policy: &Policy) -> Result<LiveReport, ReportError> {
-    let status = daemon::read_status(&policy.state.dir)
+    let status = status::read_status(&policy.state.dir)
         .ok_or_else(|| ReportError::NoStatus(policy.state.dir.clone()))?;
     let (registry, _) =
         Registry::open_checked(&policy.registry.dir, "driftd report", CheckMode::ReadOnly)?;
@@ -75,9 +75,7 @@ pub fn gather(policy: &Policy) -> Result<LiveReport, ReportError> {
     })
 }
 
-fn opt(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.4}"))
-}
+use crate::status::fmt_opt as opt;
 
 pub fn render(r: &LiveReport) -> String {
     use std::fmt::Write;

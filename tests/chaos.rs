@@ -46,9 +46,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::BIN;
-use driftd::gen::{self, ClassificationSpec, StreamSpec};
 use driftd::ingest::{self, Manifest, Outcome, Schema};
 use driftd::registry::{CheckMode, HistoryEntry, Registry};
+use driftd::synth::{self, ClassificationSpec, StreamSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -203,7 +203,7 @@ impl Lane {
             timestamps: None,
             seed: concept_seed,
         };
-        let paths = gen::write_stream(&dir, &spec).unwrap();
+        let paths = synth::write_stream(&dir, &spec).unwrap();
         for p in paths {
             let name = format!(
                 "c{:04}-{}",

@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use driftd::config::Policy;
-use driftd::daemon::{self, Status, Trigger, TriggerKind};
-use driftd::gen;
+use driftd::daemon;
+use driftd::status::{Status, Trigger, TriggerKind};
+use driftd::synth;
 use tokio::sync::{mpsc, oneshot, watch};
 
 fn policy(root: &std::path::Path, cron: Option<&str>) -> Policy {
@@ -31,9 +32,9 @@ fn policy_with(root: &std::path::Path, cron: Option<&str>, extra: &str) -> Polic
 }
 
 fn stream(dir: &std::path::Path, rows: usize, seed: u64) {
-    let spec = gen::StreamSpec {
+    let spec = synth::StreamSpec {
         rows,
-        concept: gen::ClassificationSpec::reference(seed),
+        concept: synth::ClassificationSpec::reference(seed),
         drift_at: vec![],
         drift_width: 0,
         drift_magnitude: 1.0,
@@ -41,7 +42,7 @@ fn stream(dir: &std::path::Path, rows: usize, seed: u64) {
         timestamps: None,
         seed,
     };
-    gen::write_stream(dir, &spec).unwrap();
+    synth::write_stream(dir, &spec).unwrap();
 }
 
 async fn wait(rx: &mut watch::Receiver<Status>, what: &str, f: impl Fn(&Status) -> bool) -> Status {
@@ -199,9 +200,9 @@ async fn a_promotion_that_scores_worse_live_is_rolled_back() {
     // 1500 rows of one concept, then 1000 of a drifted one, staged outside
     // the data directory and moved in a few files at a time.
     let staging = dir.path().join("staging");
-    let spec = gen::StreamSpec {
+    let spec = synth::StreamSpec {
         rows: 2500,
-        concept: gen::ClassificationSpec::reference(31),
+        concept: synth::ClassificationSpec::reference(31),
         drift_at: vec![1500],
         drift_width: 0,
         drift_magnitude: 1.0,
@@ -209,7 +210,7 @@ async fn a_promotion_that_scores_worse_live_is_rolled_back() {
         timestamps: None,
         seed: 31,
     };
-    let files = gen::write_stream(&staging, &spec).unwrap();
+    let files = synth::write_stream(&staging, &spec).unwrap();
     let incoming = p.data.dir.clone();
     let registry_dir = p.registry.dir.clone();
     let feed = |range: std::ops::Range<usize>| {

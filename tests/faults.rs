@@ -562,8 +562,10 @@ mod clock {
 
     use chrono::{DateTime, TimeZone, Utc};
     use driftd::config::Policy;
-    use driftd::daemon::{self, Clock, Status, Trigger};
-    use driftd::gen;
+    use driftd::daemon;
+    use driftd::status::{Status, Trigger};
+    use driftd::synth;
+    use driftd::trigger::Clock;
     use tokio::sync::{mpsc, oneshot, watch};
 
     fn at(day: u32, hour: u32) -> DateTime<Utc> {
@@ -616,9 +618,9 @@ mod clock {
         p.registry.dir = root.join("models");
         p.state.dir = root.join("state");
         std::fs::create_dir_all(&p.data.dir).unwrap();
-        let spec = gen::StreamSpec {
+        let spec = synth::StreamSpec {
             rows: 1500,
-            concept: gen::ClassificationSpec::reference(21),
+            concept: synth::ClassificationSpec::reference(21),
             drift_at: vec![],
             drift_width: 0,
             drift_magnitude: 1.0,
@@ -626,7 +628,7 @@ mod clock {
             timestamps: None,
             seed: 21,
         };
-        gen::write_stream(&p.data.dir, &spec).unwrap();
+        synth::write_stream(&p.data.dir, &spec).unwrap();
         let clock = Clock::starting_at(at(5, 0));
         let (trig_tx, trig_rx) = mpsc::channel::<Trigger>(4);
         let (status_tx, status) = watch::channel(Status::default());

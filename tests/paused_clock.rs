@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use driftd::config::Policy;
-use driftd::daemon::schedule::ScheduleState;
-use driftd::daemon::{self, Clock, Status, Trigger, TriggerKind};
-use driftd::gen;
+use driftd::daemon;
+use driftd::status::{Status, Trigger, TriggerKind};
+use driftd::synth;
+use driftd::trigger::schedule::ScheduleState;
+use driftd::trigger::Clock;
 use tokio::sync::{mpsc, oneshot, watch};
 
 fn at(day: u32, hour: u32) -> DateTime<Utc> {
@@ -36,9 +38,9 @@ fn policy(root: &std::path::Path, cron: &str, update: &str, epochs: usize) -> Po
     p.registry.dir = root.join("models");
     p.state.dir = root.join("state");
     std::fs::create_dir_all(&p.data.dir).unwrap();
-    let spec = gen::StreamSpec {
+    let spec = synth::StreamSpec {
         rows: 1500,
-        concept: gen::ClassificationSpec::reference(21),
+        concept: synth::ClassificationSpec::reference(21),
         drift_at: vec![],
         drift_width: 0,
         drift_magnitude: 1.0,
@@ -46,7 +48,7 @@ fn policy(root: &std::path::Path, cron: &str, update: &str, epochs: usize) -> Po
         timestamps: None,
         seed: 21,
     };
-    gen::write_stream(&p.data.dir, &spec).unwrap();
+    synth::write_stream(&p.data.dir, &spec).unwrap();
     p
 }
 

@@ -8,7 +8,7 @@ use common::*;
 
 use std::path::{Path, PathBuf};
 
-use driftd::lock::RegistryLock;
+use driftd::registry::lock::RegistryLock;
 use driftd::registry::{HistoryEntry, Registry};
 
 /// A registry with version 1 trained by `driftd init`; returns the policy.

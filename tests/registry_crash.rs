@@ -157,15 +157,14 @@ struct Stats {
 /// descriptor until it execs, and the `flock` is held until then. So a
 /// `Held` naming this process is retried for a moment (regression: this
 /// failed once under load).
-fn open_locked_after_fork_window(dir: &Path) -> (Registry, driftd::lock::RegistryLock) {
+fn open_locked_after_fork_window(dir: &Path) -> (Registry, driftd::registry::lock::RegistryLock) {
     let me = format!("(pid {})", std::process::id());
     for _ in 0..200 {
         match Registry::open_locked(dir, "crash test") {
             Ok((reg, lock, _)) => return (reg, lock),
-            Err(driftd::registry::RegistryError::Lock(driftd::lock::LockError::Held {
-                holder,
-                ..
-            })) if holder.contains(&me) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Err(driftd::registry::RegistryError::Lock(
+                driftd::registry::lock::LockError::Held { holder, .. },
+            )) if holder.contains(&me) => std::thread::sleep(std::time::Duration::from_millis(10)),
             Err(e) => panic!("{}: {e}", dir.display()),
         }
     }

@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use driftd::gen::{self, ClassificationSpec, StreamSpec};
+use driftd::synth::{self, ClassificationSpec, StreamSpec};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -110,7 +110,7 @@ fn main() {
         timestamps: None,
         seed: 3,
     };
-    let made = gen::write_stream(&pool.join("stream"), &spec).unwrap();
+    let made = synth::write_stream(&pool.join("stream"), &spec).unwrap();
     let paths: Vec<_> = (0..files)
         .map(|i| {
             let path = pool.join(format!("soak-{i:06}.parquet"));

@@ -5,15 +5,15 @@
 mod common;
 use common::*;
 
-use driftd::gen::{self, ClassificationSpec, Concept};
 use driftd::registry::Registry;
+use driftd::synth::{self, ClassificationSpec, Concept};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 /// Writes `n` rows of `concept` as one Parquet file.
 fn write_rows(path: &std::path::Path, concept: &Concept, n: usize, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    gen::write_parquet(path, &concept.sample(n, &mut rng), None).unwrap();
+    synth::write_parquet(path, &concept.sample(n, &mut rng), None).unwrap();
 }
 
 /// A daemon run that ingests `files` (in name order) without alerting, so
@@ -181,7 +181,8 @@ fn dry_run_promotes_nothing_and_a_second_writer_is_refused() {
     let reg = Registry::open(&root.join("models")).unwrap();
     assert_eq!(reg.versions().unwrap(), vec![1]);
 
-    let _held = driftd::lock::RegistryLock::acquire(&root.join("models"), "the test").unwrap();
+    let _held =
+        driftd::registry::lock::RegistryLock::acquire(&root.join("models"), "the test").unwrap();
     let o = driftd(&["update", "--config", policy.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("locked by the test"), "{}", stderr(&o));

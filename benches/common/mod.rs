@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use driftd::config::Policy;
-use driftd::gen;
 use driftd::model::{Architecture, Dataset, Mlp, Scaler};
+use driftd::synth;
 
 /// The ingest benchmarks' fixture: `all` in `files` Parquet files
 /// (`part-000.parquet`, ...) in `data_dir`, and at `model_path` a model of
@@ -23,7 +23,7 @@ pub fn write_ingest_fixture(
     let per_file = rows.div_ceil(files);
     for f in 0..files {
         let (start, end) = (f * per_file, ((f + 1) * per_file).min(rows));
-        gen::write_parquet(
+        synth::write_parquet(
             &data_dir.join(format!("part-{f:03}.parquet")),
             &all.slice(start, end),
             None,

@@ -6,10 +6,10 @@ use super::history::HistoryFile;
 use super::replay::Replay;
 use super::BacktestError;
 use crate::config::Policy;
-use crate::daemon::{self, Promotion};
 use crate::input_drift::InputProfile;
 use crate::model::{self, Classifier, Dataset, Mlp};
 use crate::registry::{CandidateScore, DataSummary, TrainedFile, TrainedFiles};
+use crate::update::{self, Promotion};
 
 /// Version 1, trained once on the first `data.initial_rows` rows (whole
 /// files) and shared by every run.
@@ -38,7 +38,7 @@ pub(super) fn train_initial(
         }
     }
     let (model, scores, report, train_rows, holdout_rows) =
-        daemon::train_first_version(policy, &rows)?;
+        update::train_first_version(policy, &rows)?;
     Ok(Initial {
         model,
         scores,
@@ -78,7 +78,7 @@ impl Replay<'_> {
             promoted: true,
         }];
         let model = Classifier::Single(initial.model.clone());
-        let meta = daemon::promote_version(
+        let meta = update::promote_version(
             &self.registry,
             &self.policy,
             None,
@@ -105,7 +105,7 @@ impl Replay<'_> {
         let bootstrap = initial.rows.len();
         self.report.outcomes = vec![2; bootstrap];
         self.rows_total = bootstrap as u64;
-        daemon::reservoir_of(&mut self.reservoir, &self.policy, initial.rows.width)
+        update::reservoir_of(&mut self.reservoir, &self.policy, initial.rows.width)
             .add(&initial.rows);
         self.install(meta, model);
         self.progress.inc(bootstrap as u64);

@@ -6,10 +6,10 @@
 //! an update trains on (new rows since the live version, the reservoir of
 //! old rows, the policy's bounds),
 //! [`update::run_tournament`](crate::update::run_tournament),
-//! [`daemon::promote_version`](crate::daemon::promote_version) into a
+//! [`update::promote_version`](crate::update::promote_version) into a
 //! temporary registry and the probation with its automatic rollback. The
-//! decision functions are the ones `daemon::Daemon` calls
-//! (`daemon::update_rows`, `daemon::suppression`, `daemon::probation_count`,
+//! decision functions are the ones the daemon calls
+//! (`update::update_rows`, `trigger::suppression`, `update::probation_count`,
 //! ...): the replay is a synchronous driver around them, not a second
 //! implementation.
 //!

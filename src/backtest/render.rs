@@ -5,10 +5,7 @@ use std::fmt::Write;
 
 use super::report::{AlertRecord, DataReport, Report, RunReport, UpdateRecord};
 
-/// An optional accuracy as the report prints it.
-pub(super) fn opt(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.4}"))
-}
+pub(super) use crate::status::fmt_opt as opt;
 
 /// The text report: every number in it is in the JSON report.
 pub fn render(report: &Report) -> String {

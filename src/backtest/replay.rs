@@ -12,13 +12,15 @@ use super::initial::Initial;
 use super::report::{AlertRecord, RollbackRecord, RunReport, VersionRecord};
 use super::{BacktestError, Run};
 use crate::config::Policy;
-use crate::daemon::{self, Pending, Probation, TriggerKind};
 use crate::detect::Severity;
 use crate::input_drift::InputMonitor;
 use crate::model::{Classifier, Dataset};
 use crate::monitor::{DriftAlert, Monitor, RowOutcome};
 use crate::progress::Progress;
 use crate::registry::{CheckMode, Registry, TrainedFile};
+use crate::status::TriggerKind;
+use crate::trigger::{self, Pending};
+use crate::update::{self, Probation};
 
 /// One replay's state: the daemon's, minus the async plumbing.
 pub(super) struct Replay<'a> {
@@ -30,8 +32,8 @@ pub(super) struct Replay<'a> {
     pub(super) monitor: Monitor,
     input_monitor: InputMonitor,
     input_episode: Option<u64>,
-    pub(super) new_rows: Option<daemon::NewRows>,
-    pub(super) reservoir: Option<daemon::Reservoir>,
+    pub(super) new_rows: Option<update::NewRows>,
+    pub(super) reservoir: Option<update::Reservoir>,
     pub(super) rows_total: u64,
     pub(super) pending: Option<Pending>,
     pub(super) update_starts: Vec<DateTime<Utc>>,
@@ -57,7 +59,7 @@ impl Replay<'_> {
         self.close_stretch();
         self.stretch = Some((meta.version, meta.strategy.clone(), self.rows_total));
         (self.monitor, self.input_monitor) =
-            daemon::monitors_for(&self.policy, &meta, model.inputs());
+            update::monitors_for(&self.policy, &meta, model.inputs());
         self.input_episode = None;
         self.files_since_live.clear();
         self.live = Some((meta, model));
@@ -85,17 +87,17 @@ impl Replay<'_> {
         let since_last_end = self
             .last_update_end
             .map(|end| (now - end).to_std().unwrap_or_default());
-        if daemon::suppression(&self.policy, since_last_end, self.update_starts.len()).is_some() {
+        if trigger::suppression(&self.policy, since_last_end, self.update_starts.len()).is_some() {
             self.report.triggers_suppressed += 1;
             return;
         }
-        daemon::coalesce(&mut self.pending, p);
+        trigger::coalesce(&mut self.pending, p);
     }
 
     /// Schedule fires up to `until`, each followed by the update it asks for.
     fn fire_schedule(&mut self, until: DateTime<Utc>) -> Result<(), BacktestError> {
         while let Some(fire) = self.next_fire.filter(|f| *f <= until) {
-            self.next_fire = daemon::schedule::next_fire(&self.policy.schedule, fire);
+            self.next_fire = trigger::schedule::next_fire(&self.policy.schedule, fire);
             self.request(
                 Pending {
                     kind: TriggerKind::Schedule,
@@ -121,7 +123,7 @@ impl Replay<'_> {
         let classes = meta.architecture.classes;
         let live_version = meta.version;
         let probs = live.predict_proba(data)?;
-        let outcomes = daemon::outcomes_of(data, &probs, classes);
+        let outcomes = update::outcomes_of(data, &probs, classes);
         self.report
             .outcomes
             .extend(outcomes.iter().map(|o| o.correct() as u8));
@@ -130,7 +132,7 @@ impl Replay<'_> {
         let input_checks = self.input_monitor.observe(data);
         let first_new = self.rows_total;
         self.rows_total += n;
-        daemon::buffer_new_rows(
+        update::buffer_new_rows(
             &mut self.new_rows,
             &mut self.reservoir,
             &self.policy,
@@ -147,7 +149,7 @@ impl Replay<'_> {
             self.alert(alert, at, at, time);
         }
         for check in input_checks {
-            if let Some(alert) = daemon::input_alert(
+            if let Some(alert) = update::input_alert(
                 &self.policy.monitor,
                 &check,
                 &mut self.input_episode,
@@ -194,11 +196,11 @@ impl Replay<'_> {
         let Some(p) = &mut self.probation else {
             return Ok(());
         };
-        let Some(accuracy) = daemon::probation_count(p, outcomes, watch) else {
+        let Some(accuracy) = update::probation_count(p, outcomes, watch) else {
             return Ok(());
         };
         let p = self.probation.take().expect("checked");
-        if daemon::probation_holds(&p, accuracy, self.policy.update.rollback.margin) {
+        if update::probation_holds(&p, accuracy, self.policy.update.rollback.margin) {
             return Ok(());
         }
         let reason = format!(
@@ -260,7 +262,7 @@ pub(super) fn replay(
             .copied()
             .max()
             .and_then(time_of);
-        r.next_fire = start.and_then(|s| daemon::schedule::next_fire(&r.policy.schedule, s));
+        r.next_fire = start.and_then(|s| trigger::schedule::next_fire(&r.policy.schedule, s));
     }
     for file in &history[initial.files..] {
         if schedule {

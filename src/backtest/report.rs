@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Clock, Run};
-use crate::daemon::TriggerKind;
 use crate::detect::Severity;
 use crate::registry::CandidateScore;
+use crate::status::TriggerKind;
 
 /// The whole report (`--json` writes it as is).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use super::replay::Replay;
 use super::report::UpdateRecord;
 use super::BacktestError;
-use crate::config::EnsembleMembers;
-use crate::daemon::{self, Pending, Probation, Promotion, TriggerKind, UpdateRows};
 use crate::input_drift::InputProfile;
 use crate::registry::{DataSummary, TrainedFiles};
-use crate::update;
+use crate::status::TriggerKind;
+use crate::trigger::Pending;
+use crate::update::{self, Probation, Promotion, UpdateRows};
 
 impl Replay<'_> {
     /// The daemon's `maybe_start_update` and `finish_update`, back to back:
@@ -23,7 +23,7 @@ impl Replay<'_> {
             return Ok(());
         };
         let (meta, live) = self.live.as_ref().expect("version 1 is live");
-        let (new, old, end_row) = match daemon::update_rows(
+        let (new, old, end_row) = match update::update_rows(
             &self.policy,
             self.new_rows.as_ref(),
             self.reservoir.as_ref(),
@@ -47,20 +47,14 @@ impl Replay<'_> {
             }
         };
         self.pending = None;
-        let strategies = daemon::strategies_for(&self.policy, self.excluded_strategy.take());
+        let strategies = update::strategies_for(&self.policy, self.excluded_strategy.take());
         if strategies.is_empty() {
             return Ok(());
         }
-        let lineage = match self.policy.update.ensemble.members {
-            EnsembleMembers::LastVersions => self.registry.lineage(
-                meta,
-                self.policy.update.ensemble.max_members.saturating_sub(2),
-            ),
-            EnsembleMembers::Grow => Vec::new(),
-        };
+        let lineage = update::lineage_for(&self.policy, &self.registry, meta);
         let data = update::UpdateData { old, new, lineage };
         let live_version = meta.version;
-        let seed = self.policy.training.seed.wrapping_add(live_version);
+        let seed = update::tournament_seed(&self.policy, live_version);
         self.update_starts.push(now);
         self.progress.set_message(&format!(
             "{}: training at row {}",
@@ -97,7 +91,7 @@ impl Replay<'_> {
         };
         record.holdout_rows = tournament.holdout_rows;
         record.live_accuracy = Some(tournament.live.accuracy);
-        record.candidates = daemon::leaderboard_of(&tournament);
+        record.candidates = update::leaderboard_of(&tournament);
         record.decision = tournament.decision.clone();
         if let Some(i) = tournament.winner {
             self.promote_winner(&tournament, i, &data, live_version, end_row, &mut record)?;
@@ -138,7 +132,7 @@ impl Replay<'_> {
             input_profile: Some(InputProfile::from_dataset(&data.new, &self.features)),
             files: Some(TrainedFiles::new(self.files_since_live.clone())),
         };
-        let new_meta = daemon::promote_version(
+        let new_meta = update::promote_version(
             &self.registry,
             &self.policy,
             Some(live_version),
@@ -160,7 +154,7 @@ impl Replay<'_> {
         }
         let model = built.model.clone();
         self.install(new_meta, model);
-        daemon::consume_trained(
+        update::consume_trained(
             &mut self.new_rows,
             &mut self.reservoir,
             &self.policy,

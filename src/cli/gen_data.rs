@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use super::GenKind;
-use crate::gen;
 use crate::logging::{self, LogFormat};
+use crate::synth;
 
 pub(super) fn run(format: LogFormat, kind: GenKind) -> Result<ExitCode> {
     logging::init(format, "info");
@@ -20,9 +20,9 @@ fn gen_data(kind: GenKind) -> Result<()> {
         GenKind::Reference { out, seed, rows } => {
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
-            let mut spec = gen::ClassificationSpec::reference(seed);
+            let mut spec = synth::ClassificationSpec::reference(seed);
             spec.n_samples = rows;
-            let data = gen::make_classification(&spec);
+            let data = synth::make_classification(&spec);
             let half = rows / 2;
             let three_q = rows * 3 / 4;
             for (name, a, b) in [
@@ -31,7 +31,7 @@ fn gen_data(kind: GenKind) -> Result<()> {
                 ("new_test.parquet", three_q, rows),
             ] {
                 let path = out.join(name);
-                gen::write_parquet(&path, &data.slice(a, b), None)?;
+                synth::write_parquet(&path, &data.slice(a, b), None)?;
                 println!("{}: {} rows", path.display(), b - a);
             }
         }
@@ -49,11 +49,11 @@ fn gen_data(kind: GenKind) -> Result<()> {
         } => {
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
-            let mut concept = gen::ClassificationSpec::reference(seed);
+            let mut concept = synth::ClassificationSpec::reference(seed);
             concept.n_features = features;
             concept.n_informative = (features * 3 / 4).max(2);
             concept.n_redundant = features - concept.n_informative;
-            let spec = gen::StreamSpec {
+            let spec = synth::StreamSpec {
                 rows,
                 concept,
                 drift_at,
@@ -64,7 +64,7 @@ fn gen_data(kind: GenKind) -> Result<()> {
                     .map(|s| (start.unwrap_or_else(|| chrono::Utc::now().timestamp()), s)),
                 seed,
             };
-            let files = gen::write_stream(&out, &spec)?;
+            let files = synth::write_stream(&out, &spec)?;
             println!("{}: {} files, {} rows", out.display(), files.len(), rows);
         }
     }

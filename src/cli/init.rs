@@ -7,11 +7,11 @@ use anyhow::{bail, Result};
 
 use super::support::load_policy;
 use crate::config::Policy;
-use crate::daemon::{self, Promotion};
 use crate::ingest;
 use crate::logging::{self, LogFormat};
 use crate::model::Dataset;
 use crate::registry::{DataSummary, Registry, TrainedFile, TrainedFiles};
+use crate::update::{self, Promotion};
 
 pub(super) fn run(format: LogFormat, config: &Path, data: &[PathBuf]) -> Result<ExitCode> {
     let policy = load_policy(config)?;
@@ -46,8 +46,8 @@ fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
     }
     tch::set_num_threads(policy.training.threads as i32);
     let (model, scores, report, train_rows, holdout_rows) =
-        daemon::train_first_version(policy, &rows)?;
-    let meta = daemon::promote_version(
+        update::train_first_version(policy, &rows)?;
+    let meta = update::promote_version(
         &registry,
         policy,
         None,

@@ -8,12 +8,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::support::load_policy;
-use crate::daemon;
 use crate::logging::{self, LogFormat};
 
 pub(super) fn run(format: LogFormat, config: &Path, file: &Path) -> Result<ExitCode> {
     logging::init(format, "warn");
     let policy = load_policy(config)?;
-    println!("{}", daemon::guard::probe_file(&policy, file)?);
+    println!("{}", crate::ingest::probe::probe_file(&policy, file)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -22,7 +22,7 @@ pub(super) fn run(format: LogFormat, config: PathBuf) -> Result<ExitCode> {
 
 async fn run_daemon(policy: Policy, config: PathBuf) -> Result<()> {
     let (trig_tx, trig_rx) = mpsc::channel(4);
-    let (status_tx, status_rx) = watch::channel(daemon::Status::default());
+    let (status_tx, status_rx) = watch::channel(crate::status::Status::default());
     if let Some(addr) = policy.metrics.address() {
         crate::metrics::start(addr, status_rx)?;
     }
@@ -34,7 +34,7 @@ async fn run_daemon(policy: Policy, config: PathBuf) -> Result<()> {
         while usr1.recv().await.is_some() {
             tracing::info!("SIGUSR1: update requested");
             // Full channel: a request is already waiting.
-            let _ = manual.try_send(daemon::Trigger::Manual);
+            let _ = manual.try_send(crate::status::Trigger::Manual);
         }
     });
     // SIGHUP re-reads the policy; the daemon validates what changed.
@@ -50,7 +50,7 @@ async fn run_daemon(policy: Policy, config: PathBuf) -> Result<()> {
         }
     });
     let service = daemon::service::Service {
-        notifier: crate::notify::Notifier::from_env()?,
+        notifier: crate::sd_notify::Notifier::from_env()?,
         reloads: Some(reload_rx),
     };
     // Installed now, not when the loop first polls the future: a SIGTERM
@@ -69,7 +69,7 @@ async fn run_daemon(policy: Policy, config: PathBuf) -> Result<()> {
     };
     daemon::run_with(
         policy,
-        daemon::Clock::System,
+        crate::trigger::Clock::System,
         shutdown,
         trig_tx,
         trig_rx,

@@ -8,7 +8,6 @@ use anyhow::Result;
 
 use super::support::{fmt_opt, load_policy};
 use crate::config::Policy;
-use crate::daemon;
 use crate::logging::{self, LogFormat};
 use crate::registry::{CheckMode, Registry};
 
@@ -28,9 +27,9 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
         .iter()
         .find(|b| Some(b.version) == live)
         .map(|b| b.reason.clone());
-    let status = daemon::read_status(&policy.state.dir);
+    let status = crate::status::read_status(&policy.state.dir);
     let next = if policy.schedule.enabled {
-        daemon::schedule::next_fire(&policy.schedule, chrono::Utc::now())
+        crate::trigger::schedule::next_fire(&policy.schedule, chrono::Utc::now())
     } else {
         None
     };
@@ -93,7 +92,7 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
 
 /// What the daemon's status file says: ingestion, rolling accuracy,
 /// metrics, input drift, the last alert and update.
-fn print_daemon(policy: &Policy, s: &daemon::Status) {
+fn print_daemon(policy: &Policy, s: &crate::status::Status) {
     let running = daemon_running(s);
     println!(
         "daemon {} (pid {}, status of {}): {} files ingested, {} quarantined, {} rows",
@@ -149,7 +148,7 @@ fn print_daemon(policy: &Policy, s: &daemon::Status) {
 
 /// A status file's daemon is running if it did not say it stopped and its
 /// process exists.
-fn daemon_running(s: &daemon::Status) -> bool {
+fn daemon_running(s: &crate::status::Status) -> bool {
     !s.stopped && Path::new(&format!("/proc/{}", s.pid)).exists()
 }
 

@@ -51,7 +51,4 @@ pub(super) fn write_plots(
     Ok(())
 }
 
-/// An optional number as the commands print it.
-pub(super) fn fmt_opt(v: Option<f64>) -> String {
-    v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into())
-}
+pub(super) use crate::status::fmt_opt;

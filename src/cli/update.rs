@@ -8,11 +8,11 @@ use anyhow::{bail, Result};
 
 use super::support::{fmt_opt, load_policy};
 use crate::config::Policy;
-use crate::daemon::{self, Promotion};
 use crate::ingest;
 use crate::logging::{self, LogFormat};
 use crate::registry::{CandidateScore, DataSummary, Registry};
-use crate::update::{self as strategies, StrategyName, Tournament, UpdateData};
+use crate::update::{self, Promotion};
+use crate::update::{StrategyName, Tournament, UpdateData};
 
 pub(super) fn run(
     format: LogFormat,
@@ -58,13 +58,8 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
         only.to_vec()
     };
     tch::set_num_threads(policy.training.threads as i32);
-    let seed = policy.training.seed.wrapping_add(live_version);
-    let lineage = match policy.update.ensemble.members {
-        crate::config::EnsembleMembers::LastVersions => {
-            registry.lineage(&meta, policy.update.ensemble.max_members.saturating_sub(2))
-        }
-        crate::config::EnsembleMembers::Grow => Vec::new(),
-    };
+    let seed = update::tournament_seed(policy, live_version);
+    let lineage = update::lineage_for(policy, &registry, &meta);
     let data = UpdateData { old, new, lineage };
     tracing::info!(
         event = "update_started",
@@ -81,17 +76,17 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
         .map(|&s| crate::progress::candidate_epochs(policy, s))
         .sum();
     let t = crate::progress::with_epoch_progress("update", epochs, || {
-        strategies::run_tournament(policy, &live, &data, &list, seed)
+        update::run_tournament(policy, &live, &data, &list, seed)
     })?;
-    daemon::log_candidates(&t);
-    let board = daemon::leaderboard_of(&t);
+    update::log_candidates(&t);
+    let board = update::leaderboard_of(&t);
     let mut promoted = None;
     if let (Some(i), false) = (t.winner, dry_run) {
         let built = t.candidates[i]
             .outcome
             .as_ref()
             .expect("the winner trained");
-        let meta = daemon::promote_version(
+        let meta = update::promote_version(
             &registry,
             policy,
             Some(live_version),

@@ -285,7 +285,7 @@ impl Policy {
 
     /// `[schedule]`.
     fn check_schedule(&self, err: &mut impl FnMut(&str, String)) {
-        if let Err(e) = crate::daemon::schedule::parse_cron(&self.schedule.cron) {
+        if let Err(e) = super::parse_cron(&self.schedule.cron) {
             err("schedule.cron", e);
         }
         if self.schedule.timezone.parse::<chrono_tz::Tz>().is_err() {

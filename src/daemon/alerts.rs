@@ -4,11 +4,11 @@
 use tracing::warn;
 
 use super::state::{Daemon, HISTORY_LIMIT};
-use super::update_rules::input_alert;
 use super::{Pending, TriggerKind};
 use crate::detect::Severity;
 use crate::input_drift::InputCheck;
 use crate::monitor::DriftAlert;
+use crate::update::input_alert;
 
 impl Daemon {
     /// One input-drift alert per episode: the episode ends at the first

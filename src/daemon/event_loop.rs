@@ -9,16 +9,17 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::{error, info, warn};
 
-use super::schedule::{self, Scheduler};
 use super::service::{self, Reload};
 use super::state::Daemon;
-use super::{guard, Clock, DaemonError, Status, Trigger};
+use super::{Clock, DaemonError, Status, Trigger};
 use crate::config::Policy;
+use crate::ingest::probe;
 use crate::ingest::Ingestor;
 use crate::input_drift::InputMonitor;
 use crate::model::Classifier;
 use crate::monitor::Monitor;
 use crate::registry::Registry;
+use crate::trigger::schedule::{self, Scheduler};
 use crate::worker::Worker;
 
 /// Runs the daemon until `shutdown` resolves. `triggers` carries schedule
@@ -202,7 +203,7 @@ impl Daemon {
     /// reading, the live model, the buffers, a missed schedule fire and an
     /// update abandoned at the last shutdown.
     async fn start_up(&mut self) -> Result<(), DaemonError> {
-        self.suspect = guard::left_over(&self.policy.state.dir);
+        self.suspect = probe::left_over(&self.policy.state.dir);
         self.load_live().await?;
         self.restore_buffers().await;
         if self.policy.schedule.enabled {

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use tracing::{error, info, warn};
 
-use super::guard;
 use super::state::{Daemon, TRACE_LIMIT};
-use super::update_rules::{buffer_new_rows, outcomes_of};
 use super::TracePoint;
+use crate::ingest::probe;
 use crate::ingest::{FileProblem, NewFile, Outcome, Served};
 use crate::model::Dataset;
 use crate::monitor::RowOutcome;
+use crate::update::{buffer_new_rows, outcomes_of};
 
 /// How long one poll may read files before the loop turns again.
 const POLL_BUDGET: Duration = Duration::from_millis(500);
@@ -131,16 +131,16 @@ impl Daemon {
             return Err(problem.clone());
         }
         // The previous process died reading this very file: read it in a
-        // child first (see `guard`).
+        // child first (see `ingest::probe`).
         if let Some(note) = self.suspect.take() {
             if note.is(file) {
                 warn!(file = %file.name, "the previous process stopped while reading this file; reading it in a child process first");
-                guard::probe(&self.policy, &file.path).await?;
+                probe::probe(&self.policy, &file.path).await?;
             } else {
                 self.suspect = Some(note);
             }
         }
-        guard::note(&self.policy.state.dir, file);
+        probe::note(&self.policy.state.dir, file);
         let reader = self.ingestor.reader();
         let to_open = file.clone();
         let opened = std::sync::Arc::new(off_thread(move || reader.open(&to_open)).await?);
@@ -194,7 +194,7 @@ impl Daemon {
             error!(error = %e, file = %file.name, "cannot persist the manifest");
         }
         self.last_file = Some(file.name.clone());
-        guard::clear(&self.policy.state.dir);
+        probe::clear(&self.policy.state.dir);
     }
 
     /// Scores a file's rows with the live model (or takes what was served),

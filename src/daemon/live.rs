@@ -4,10 +4,10 @@
 use tracing::{error, info, warn};
 
 use super::state::Daemon;
-use super::update_rules::{monitors_for, reservoir_of};
 use super::{DaemonError, NewRows, Reservoir};
 use crate::model::Classifier;
 use crate::registry::VersionMeta;
+use crate::update::{monitors_for, reservoir_of};
 
 /// The live model as the scorer thread holds it.
 pub(super) type LiveSlot = Option<Classifier>;

@@ -15,46 +15,30 @@
 //!
 //! The files here hold one concern each: the state (`state`) and its
 //! methods by concern (the live model, ingest and score, alerts, triggers,
-//! updates, probation, publishing), the event loop, and the pure rules
-//! the backtest shares (`*_rules`), with the types they publish.
+//! updates, probation, publishing) and the event loop. The rules the
+//! backtest shares live in `trigger` and `update`, the published state in
+//! `status`: no stage imports the daemon.
 
 mod alerts;
-mod buffers;
 mod event_loop;
-pub mod guard;
 mod ingest_score;
 mod live;
 mod probation;
-mod probation_rules;
-mod promotion;
 mod publish;
-pub mod schedule;
 pub mod service;
 mod state;
-mod status;
-mod trigger_rules;
 mod triggers;
-mod update_rules;
 mod updates;
 
 pub use event_loop::{run, run_with};
-pub use promotion::{
-    leaderboard_of, log_candidates, promote_version, train_first_version, Promotion,
-};
-pub use schedule::Clock;
-pub use status::{read_status, Status, TracePoint, Trigger, TriggerKind, UpdateSummary};
-pub use update_rules::outcomes_of;
 
 // `service` names the state `super::Daemon`.
 use state::Daemon;
 
-pub(crate) use buffers::{NewRows, Reservoir};
-pub(crate) use probation_rules::{probation_count, probation_holds, Probation};
-pub(crate) use trigger_rules::{coalesce, suppression, Pending};
-pub(crate) use update_rules::{
-    buffer_new_rows, consume_trained, input_alert, monitors_for, reservoir_of, strategies_for,
-    update_rows, UpdateRows,
-};
+// What the daemon's files share from the stages they wire together.
+use crate::status::{Status, TracePoint, Trigger, TriggerKind, UpdateSummary};
+use crate::trigger::{schedule, Clock, Pending};
+use crate::update::{NewRows, Probation, Reservoir};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -69,7 +53,7 @@ pub enum DaemonError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Lock(#[from] crate::lock::LockError),
+    Lock(#[from] crate::registry::lock::LockError),
     #[error("schedule: {0}")]
     Schedule(String),
     #[error(transparent)]

@@ -3,10 +3,10 @@
 
 use tracing::{error, info, warn};
 
-use super::probation_rules::{probation_count, probation_holds};
 use super::state::Daemon;
 use super::{DaemonError, Probation};
 use crate::monitor::RowOutcome;
+use crate::update::{probation_count, probation_holds};
 
 impl Daemon {
     /// Counts the new version's first rows; once `watch_rows` are in, keeps
@@ -53,7 +53,8 @@ impl Daemon {
             p.previous_accuracy
         );
         let result = (|| {
-            let _lock = crate::lock::RegistryLock::acquire(self.registry.root(), "driftd run")?;
+            let _lock =
+                crate::registry::lock::RegistryLock::acquire(self.registry.root(), "driftd run")?;
             let loaded = self.registry.load_model(p.previous)?;
             self.registry.set_live(p.previous, "rollback", &reason)?;
             Ok::<_, DaemonError>(loaded)

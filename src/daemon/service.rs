@@ -11,7 +11,7 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 use crate::config::{ConfigError, Policy};
-use crate::notify::{Notifier, NotifyError};
+use crate::sd_notify::{Notifier, NotifyError};
 
 use super::{Daemon, Pending, Status, TriggerKind};
 

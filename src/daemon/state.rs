@@ -3,17 +3,17 @@
 
 use tokio::sync::watch;
 
-use super::guard;
 use super::live::{Live, LiveSlot};
 use super::updates::RunningUpdate;
 use super::{Clock, NewRows, Pending, Probation, Reservoir, Status};
 use crate::config::Policy;
+use crate::ingest::probe;
 use crate::ingest::Ingestor;
 use crate::input_drift::InputMonitor;
 use crate::model::Dataset;
 use crate::monitor::Monitor;
-use crate::notify::Notifier;
 use crate::registry::Registry;
+use crate::sd_notify::Notifier;
 use crate::update::StrategyName;
 use crate::worker::Worker;
 
@@ -53,8 +53,8 @@ pub(super) struct Daemon {
     /// the data directory; `STATUS=` when its line changes.
     pub(super) notifier: Notifier,
     pub(super) ready: bool,
-    /// A file the previous process was reading when it died (see `guard`).
-    pub(super) suspect: Option<guard::ReadingNote>,
+    /// A file the previous process was reading when it died (see `ingest::probe`).
+    pub(super) suspect: Option<probe::ReadingNote>,
     pub(super) scan_ok: bool,
     /// The last scan found more files than one turn of the loop read.
     pub(super) backlog: bool,

@@ -8,8 +8,8 @@ use tracing::{debug, info, warn};
 
 use super::schedule;
 use super::state::Daemon;
-use super::trigger_rules::{coalesce, suppression};
 use super::{Pending, Trigger, TriggerKind};
+use crate::trigger::{coalesce, suppression};
 
 impl Daemon {
     fn record_fire(&self, at: chrono::DateTime<Utc>) {

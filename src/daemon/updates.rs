@@ -5,17 +5,16 @@ use chrono::Utc;
 use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
 
-use super::promotion::{
-    leaderboard_of, log_candidates, promote_version, train_first_version, Promotion,
-};
 use super::state::{Daemon, HISTORY_LIMIT};
-use super::update_rules::{consume_trained, strategies_for, update_rows, UpdateRows};
 use super::{DaemonError, Pending, Probation, TriggerKind, UpdateSummary};
-use crate::config::EnsembleMembers;
 use crate::input_drift::InputProfile;
 use crate::model::{self, Classifier, Dataset};
 use crate::registry::{CandidateScore, DataSummary};
 use crate::update::{self, StrategyName, Tournament, UpdateData};
+use crate::update::{consume_trained, strategies_for, update_rows, UpdateRows};
+use crate::update::{
+    leaderboard_of, log_candidates, promote_version, train_first_version, Promotion,
+};
 
 /// The update the trainer is running.
 pub(super) struct RunningUpdate {
@@ -94,13 +93,7 @@ impl Daemon {
                 return None;
             }
         };
-        let lineage = match self.policy.update.ensemble.members {
-            EnsembleMembers::LastVersions => self.registry.lineage(
-                &live.meta,
-                self.policy.update.ensemble.max_members.saturating_sub(2),
-            ),
-            EnsembleMembers::Grow => Vec::new(),
-        };
+        let lineage = crate::update::lineage_for(&self.policy, &self.registry, &live.meta);
         Some((UpdateData { old, new, lineage }, end_row))
     }
 
@@ -116,7 +109,7 @@ impl Daemon {
         let live = self.live.as_ref().expect("checked by maybe_start_update");
         let policy = self.policy.clone();
         let live_version = live.meta.version;
-        let seed = self.policy.training.seed.wrapping_add(live_version);
+        let seed = crate::update::tournament_seed(&self.policy, live_version);
         info!(
             event = "update_started",
             trigger = pending.kind.as_str(),
@@ -416,7 +409,8 @@ impl Daemon {
             input_profile,
             files: None,
         };
-        let _lock = crate::lock::RegistryLock::acquire(self.registry.root(), "driftd run")?;
+        let _lock =
+            crate::registry::lock::RegistryLock::acquire(self.registry.root(), "driftd run")?;
         let meta = promote_version(&self.registry, &self.policy, parent, &model, promotion)?;
         let version = meta.version;
         self.install_live(meta, model).await;

@@ -24,6 +24,7 @@ mod convert;
 mod ingestor;
 mod journal;
 mod manifest;
+pub mod probe;
 mod problem;
 mod reader;
 mod reread;

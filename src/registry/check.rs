@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{actor, io_err, BrokenVersion, HistoryEntry, Registry, RegistryError};
 use crate::fsutil;
-use crate::lock::{LockError, RegistryLock};
+use crate::registry::lock::{LockError, RegistryLock};
 
 /// What [`Registry::check`] found and did.
 #[derive(Debug, Default)]

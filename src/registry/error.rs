@@ -3,8 +3,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::lock::LockError;
 use crate::model::ModelError;
+use crate::registry::lock::LockError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

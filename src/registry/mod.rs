@@ -25,6 +25,7 @@ mod error;
 mod history;
 mod live;
 mod load;
+pub mod lock;
 mod meta;
 mod retention;
 mod versions;

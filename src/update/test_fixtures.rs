@@ -2,8 +2,8 @@
 //! synthetic rows, and a live model fit on them.
 
 use crate::config::{Policy, EXAMPLE_POLICY};
-use crate::gen;
 use crate::model::{Classifier, Dataset};
+use crate::synth;
 
 use super::fit_fresh;
 
@@ -15,9 +15,9 @@ pub(super) fn policy() -> Policy {
 }
 
 pub(super) fn rows(n: usize, seed: u64) -> Dataset {
-    let mut spec = gen::ClassificationSpec::reference(seed);
+    let mut spec = synth::ClassificationSpec::reference(seed);
     spec.n_samples = n;
-    gen::make_classification(&spec)
+    synth::make_classification(&spec)
 }
 
 pub(super) fn live(p: &Policy, data: &Dataset) -> Classifier {

@@ -7,7 +7,7 @@ use crate::update::StrategyName;
 /// A version the daemon promoted, on probation for its first
 /// `update.rollback.watch_rows` rows.
 #[derive(Debug, Clone)]
-pub(crate) struct Probation {
+pub struct Probation {
     pub(crate) version: u64,
     pub(crate) previous: u64,
     /// The previous version's rolling accuracy just before the promotion.
@@ -19,11 +19,7 @@ pub(crate) struct Probation {
 
 /// Counts a promoted version's first rows on probation; once `watch` rows
 /// are in, returns its accuracy on them.
-pub(crate) fn probation_count(
-    p: &mut Probation,
-    outcomes: &[RowOutcome],
-    watch: u64,
-) -> Option<f64> {
+pub fn probation_count(p: &mut Probation, outcomes: &[RowOutcome], watch: u64) -> Option<f64> {
     let take = ((watch - p.rows) as usize).min(outcomes.len());
     p.rows += take as u64;
     p.correct += outcomes[..take].iter().filter(|o| o.correct()).count() as u64;
@@ -32,7 +28,7 @@ pub(crate) fn probation_count(
 
 /// A version on probation stays when its accuracy is within `margin` of
 /// the previous version's before the promotion.
-pub(crate) fn probation_holds(p: &Probation, accuracy: f64, margin: f64) -> bool {
+pub fn probation_holds(p: &Probation, accuracy: f64, margin: f64) -> bool {
     accuracy >= p.previous_accuracy - margin
 }
 

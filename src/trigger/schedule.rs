@@ -8,30 +8,11 @@
 //! [`next_fire`] instead; everything after the fire is the same code.
 
 use chrono::{DateTime, Utc};
-use croner::parser::{CronParser, Seconds};
-use croner::Cron;
 use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use super::Trigger;
-use crate::config::ScheduleConfig;
-
-/// Parses a cron expression exactly as tokio-cron-scheduler does, but keeps
-/// croner's message (the scheduler only says "parse error").
-pub fn parse_cron(expr: &str) -> Result<Cron, String> {
-    if expr.split_whitespace().count() < 6 {
-        return Err(format!(
-            "{expr:?} has {} fields; expected 6 or 7 (seconds first), e.g. \"0 0 3 * * Mon\"",
-            expr.split_whitespace().count()
-        ));
-    }
-    CronParser::builder()
-        .seconds(Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(expr)
-        .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
-}
+use crate::config::{parse_cron, ScheduleConfig};
+use crate::status::Trigger;
 
 /// The next time the schedule fires after `after`.
 pub fn next_fire(config: &ScheduleConfig, after: DateTime<Utc>) -> Option<DateTime<Utc>> {

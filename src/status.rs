@@ -148,6 +148,12 @@ pub fn read_status(state_dir: &Path) -> Option<Status> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// An optional number as driftd prints it (`status`, `report`, the
+/// backtest's text report): four decimals, or `-`.
+pub fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.4}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use crate::model::Dataset;
 /// A bounded uniform sample (Vitter's Algorithm R) of rows older versions
 /// were trained on.
 #[derive(Debug, Clone)]
-pub(crate) struct Reservoir {
+pub struct Reservoir {
     pub(crate) rows: Dataset,
     capacity: usize,
     seen: u64,
@@ -48,7 +48,7 @@ impl Reservoir {
 
 /// Rows that arrived since the live version, with global row numbers.
 #[derive(Debug, Clone)]
-pub(crate) struct NewRows {
+pub struct NewRows {
     pub(crate) rows: Dataset,
     /// Global number of `rows`' first row.
     pub(crate) first: u64,

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use super::TriggerKind;
 use crate::config::Policy;
+use crate::status::TriggerKind;
 
 /// An update waiting to start.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Pending {
+pub struct Pending {
     pub(crate) kind: TriggerKind,
     /// Train on rows from this global row number on (drift: the alert).
     pub(crate) from_row: Option<u64>,
@@ -16,7 +16,7 @@ pub(crate) struct Pending {
 
 /// Merges a trigger into the pending update; returns whether one was
 /// already pending (coalesced).
-pub(crate) fn coalesce(pending: &mut Option<Pending>, p: Pending) -> bool {
+pub fn coalesce(pending: &mut Option<Pending>, p: Pending) -> bool {
     match pending {
         Some(existing) => {
             // A drift trigger is more specific about which rows to use.
@@ -35,7 +35,7 @@ pub(crate) fn coalesce(pending: &mut Option<Pending>, p: Pending) -> bool {
 /// Why an automatic trigger must not start an update: the cooldown after
 /// the last update (`since_last_end`) or the daily cap (`starts_last_day`
 /// updates started in the last 24 hours).
-pub(crate) fn suppression(
+pub fn suppression(
     policy: &Policy,
     since_last_end: Option<Duration>,
     starts_last_day: usize,

@@ -4,21 +4,19 @@
 
 use tracing::{debug, info};
 
-use super::{NewRows, Pending, Reservoir, TriggerKind};
+use super::{NewRows, Reservoir};
 use crate::config::Policy;
 use crate::detect::Severity;
 use crate::input_drift::{InputCheck, InputMonitor};
 use crate::model::{self, Dataset};
 use crate::monitor::{DriftAlert, Monitor, RowOutcome};
 use crate::registry::VersionMeta;
+use crate::status::TriggerKind;
+use crate::trigger::Pending;
 use crate::update::StrategyName;
 
 /// Fresh monitors (error and input drift) for a version that goes live.
-pub(crate) fn monitors_for(
-    policy: &Policy,
-    meta: &VersionMeta,
-    inputs: usize,
-) -> (Monitor, InputMonitor) {
+pub fn monitors_for(policy: &Policy, meta: &VersionMeta, inputs: usize) -> (Monitor, InputMonitor) {
     let monitor = Monitor::new(
         &policy.monitor,
         meta.architecture.classes,
@@ -53,7 +51,7 @@ pub fn outcomes_of(data: &Dataset, probs: &[f32], classes: usize) -> Vec<RowOutc
 }
 
 /// The reservoir of old rows, created on first use.
-pub(crate) fn reservoir_of<'a>(
+pub fn reservoir_of<'a>(
     reservoir: &'a mut Option<Reservoir>,
     policy: &Policy,
     width: usize,
@@ -66,7 +64,7 @@ pub(crate) fn reservoir_of<'a>(
 /// Appends a scored batch (global rows from `first_new` on) to the rows
 /// since the live version; beyond `update.max_new_rows` the oldest move to
 /// the reservoir.
-pub(crate) fn buffer_new_rows(
+pub fn buffer_new_rows(
     new_rows: &mut Option<NewRows>,
     reservoir: &mut Option<Reservoir>,
     policy: &Policy,
@@ -90,7 +88,7 @@ pub(crate) fn buffer_new_rows(
 
 /// After a promotion: the rows the new version was trained on (global rows
 /// before `end_row`) become old rows.
-pub(crate) fn consume_trained(
+pub fn consume_trained(
     new_rows: &mut Option<NewRows>,
     reservoir: &mut Option<Reservoir>,
     policy: &Policy,
@@ -104,7 +102,7 @@ pub(crate) fn consume_trained(
 }
 
 /// The rows an update would train on, or why it must wait.
-pub(crate) enum UpdateRows {
+pub enum UpdateRows {
     /// Fewer new rows than the trigger needs.
     Short { have: usize, needed: usize },
     /// `new`: rows since the trigger's start (drift: the alert); `old`: the
@@ -120,7 +118,7 @@ pub(crate) enum UpdateRows {
 /// What the daemon hands the trainer for `pending`: a drift waits for
 /// `update.min_new_rows` rows past the alert, other triggers need enough
 /// rows for `update.min_holdout_rows` holdout rows.
-pub(crate) fn update_rows(
+pub fn update_rows(
     policy: &Policy,
     new_rows: Option<&NewRows>,
     reservoir: Option<&Reservoir>,
@@ -164,7 +162,7 @@ pub(crate) fn update_rows(
 
 /// The policy's candidates, minus the strategy whose last promotion was
 /// rolled back.
-pub(crate) fn strategies_for(policy: &Policy, excluded: Option<StrategyName>) -> Vec<StrategyName> {
+pub fn strategies_for(policy: &Policy, excluded: Option<StrategyName>) -> Vec<StrategyName> {
     let mut strategies = policy.update.candidates.clone();
     if let Some(excluded) = excluded {
         strategies.retain(|s| *s != excluded);
@@ -181,7 +179,7 @@ pub(crate) fn strategies_for(policy: &Policy, excluded: Option<StrategyName>) ->
 /// where no feature moved; while it lasts the alert is repeated every
 /// `monitor.realert_after_rows` rows (if set). `episode` holds the rows the
 /// monitor had seen at the episode's last alert.
-pub(crate) fn input_alert(
+pub fn input_alert(
     cfg: &crate::config::MonitorConfig,
     check: &InputCheck,
     episode: &mut Option<u64>,
