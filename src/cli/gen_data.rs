@@ -67,6 +67,36 @@ fn gen_data(kind: GenKind) -> Result<()> {
             let files = synth::write_stream(&out, &spec)?;
             println!("{}: {} files, {} rows", out.display(), files.len(), rows);
         }
+        GenKind::Drift {
+            out,
+            generator,
+            drift,
+            rows,
+            drifts,
+            width,
+            noise,
+            features,
+            rows_per_file,
+            seconds_per_row,
+            start,
+            seed,
+        } => {
+            let spec = synth::LiteratureSpec {
+                generator,
+                drift,
+                rows,
+                drifts,
+                width,
+                noise,
+                features,
+                rows_per_file,
+                timestamps: seconds_per_row
+                    .map(|s| (start.unwrap_or_else(|| chrono::Utc::now().timestamp()), s)),
+                seed,
+            };
+            let files = synth::write_literature_stream(&out, &spec)?;
+            println!("{}: {} files, {} rows", out.display(), files.len(), rows);
+        }
     }
     Ok(())
 }

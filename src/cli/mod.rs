@@ -274,6 +274,43 @@ pub enum GenKind {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// A stream from a drift generator of the literature (SEA, Agrawal,
+    /// rotating hyperplane, random RBF, STAGGER), split into files.
+    Drift {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum)]
+        generator: crate::synth::Generator,
+        /// How the concept changes: abrupt, gradual, incremental (hyperplane,
+        /// RBF, SEA) or recurring (two concepts in turn).
+        #[arg(long, value_enum, default_value = "abrupt")]
+        drift: crate::synth::DriftKind,
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        /// Drift points, evenly spaced over the stream.
+        #[arg(long, default_value_t = 3)]
+        drifts: usize,
+        /// Rows of a gradual transition.
+        #[arg(long, default_value_t = 2500)]
+        width: usize,
+        /// Share of labels flipped, in [0, 0.5].
+        #[arg(long, default_value_t = 0.0)]
+        noise: f64,
+        /// Features of the hyperplane and RBF generators (the others have
+        /// their own: SEA 3, Agrawal 9, STAGGER 3).
+        #[arg(long, default_value_t = 10)]
+        features: usize,
+        #[arg(long, default_value_t = 1000)]
+        rows_per_file: usize,
+        /// Add a timestamp column `ts`, one row every this many seconds.
+        #[arg(long)]
+        seconds_per_row: Option<f64>,
+        /// Unix seconds of the first row's `ts` (default: now).
+        #[arg(long, requires = "seconds_per_row")]
+        start: Option<i64>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 /// Entry point of the binary.

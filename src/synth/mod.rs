@@ -1,5 +1,6 @@
 //! Synthetic data: a scikit-learn style `make_classification`, drifted
-//! concepts, and drifting streams written as Parquet files.
+//! concepts, drifting streams written as Parquet files, and the drift
+//! generators of the stream-learning literature (`literature`).
 //!
 //! Everything is driven by `ChaCha8Rng` seeded from the specs, so a spec
 //! always yields bit-identical rows (for a given build of `rand`). Separate
@@ -9,6 +10,7 @@
 
 mod concept;
 mod error;
+mod literature;
 mod parquet;
 mod spec;
 mod stream;
@@ -19,6 +21,10 @@ mod test_support;
 pub use concept::{make_classification, Concept};
 pub use error::GenError;
 use error::{invalid, io_err};
+pub use literature::{
+    write_literature_stream, DriftKind, Generator, LiteratureRows, LiteratureSpec,
+};
+use parquet::write_files;
 pub use parquet::{feature_names, write_parquet, write_stream};
 pub use spec::ClassificationSpec;
 pub use stream::StreamSpec;

@@ -22,14 +22,29 @@ fn part_name(index: usize) -> String {
 /// partial file. Returns the paths in order.
 pub fn write_stream(dir: &Path, spec: &StreamSpec) -> Result<Vec<PathBuf>, GenError> {
     let mut rows = StreamRows::new(spec)?;
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut paths = Vec::new();
-    let mut start = 0;
-    while start < spec.rows {
-        let n = spec.rows_per_file.min(spec.rows - start);
+    write_files(dir, spec.rows, spec.rows_per_file, |start, n| {
         let (data, _) = rows.chunk(n);
         // None for every row when the spec has no timestamps.
         let ts: Option<Vec<i64>> = (start..start + n).map(|r| spec.timestamp_us(r)).collect();
+        (data, ts)
+    })
+}
+
+/// Writes `rows` rows as files of `rows_per_file` (the producers'
+/// temp-then-rename convention); `next(start, n)` draws rows
+/// `start..start + n` and their timestamps.
+pub(super) fn write_files(
+    dir: &Path,
+    rows: usize,
+    rows_per_file: usize,
+    mut next: impl FnMut(usize, usize) -> (Dataset, Option<Vec<i64>>),
+) -> Result<Vec<PathBuf>, GenError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut paths = Vec::new();
+    let mut start = 0;
+    while start < rows {
+        let n = rows_per_file.min(rows - start);
+        let (data, ts) = next(start, n);
         let name = part_name(paths.len());
         let tmp = dir.join(format!(".{name}.tmp"));
         let path = dir.join(&name);
