@@ -13,7 +13,7 @@ use crate::model::Dataset;
 /// How the replay tells time.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
-pub enum Clock {
+pub enum ReplayTime {
     /// Each row's time is its `data.timestamp` value (the policy has one).
     Timestamp,
     /// No timestamp column: row `i` of the replay happens `i *
@@ -24,17 +24,17 @@ pub enum Clock {
     FileMtime,
 }
 
-impl Clock {
+impl ReplayTime {
     pub(super) fn describe(self, policy: &Policy) -> String {
         match self {
-            Clock::Timestamp => format!(
+            ReplayTime::Timestamp => format!(
                 "timestamp column {}",
                 policy.data.timestamp.as_deref().unwrap_or("?")
             ),
-            Clock::RowsPerTime { seconds_per_row } => {
+            ReplayTime::RowsPerTime { seconds_per_row } => {
                 format!("{seconds_per_row} s per row from 2026-01-01T00:00:00Z")
             }
-            Clock::FileMtime => "file modification times".into(),
+            ReplayTime::FileMtime => "file modification times".into(),
         }
     }
 }
@@ -55,7 +55,7 @@ pub(super) struct HistoryFile {
 
 /// Reads every file of the directory with the daemon's scan and reader,
 /// in replay order: by first timestamp with `data.timestamp`, else by name.
-pub(super) fn load_history(policy: &Policy, clock: Clock) -> Result<History, BacktestError> {
+pub(super) fn load_history(policy: &Policy, clock: ReplayTime) -> Result<History, BacktestError> {
     let mut ingestor = Ingestor::open(policy)?;
     let mut found = ingestor.scan()?;
     found.sort_by(|a, b| a.name.cmp(&b.name));
@@ -93,11 +93,11 @@ pub(super) fn load_history(policy: &Policy, clock: Clock) -> Result<History, Bac
             }),
         }
     }
-    if clock == Clock::Timestamp {
+    if clock == ReplayTime::Timestamp {
         // Stable: files with the same first time keep their name order.
         files.sort_by_key(|f| f.data.times_us.iter().copied().min().unwrap_or(i64::MAX));
     }
-    if let Clock::RowsPerTime { seconds_per_row } = clock {
+    if let ReplayTime::RowsPerTime { seconds_per_row } = clock {
         let origin = Utc
             .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
             .single()

@@ -14,7 +14,7 @@
 //! implementation.
 //!
 //! What differs from the daemon, on purpose: time is simulated (each file
-//! arrives at its rows' time; see [`Clock`]), an update trains "instantly"
+//! arrives at its rows' time; see [`ReplayTime`]), an update trains "instantly"
 //! at the simulated moment it starts (the daemon keeps scoring with the
 //! old version while it trains), and the same replay runs three times: the
 //! policy, "periodic only" (the schedule, no detector triggers) and "never
@@ -38,7 +38,7 @@ mod runs;
 mod tournament;
 
 pub use chart::chart;
-pub use history::Clock;
+pub use history::ReplayTime;
 pub use render::render;
 pub use report::{
     AlertRecord, Comparison, DataReport, QuarantinedFile, Report, RollbackRecord, RunReport,
@@ -70,7 +70,7 @@ pub enum BacktestError {
 
 pub struct Options {
     pub data_dir: PathBuf,
-    /// See [`Clock::RowsPerTime`].
+    /// See [`ReplayTime::RowsPerTime`].
     pub seconds_per_row: Option<f64>,
     /// Rows per window of the per-window accuracy (default: about 20
     /// windows, at least `monitor.window`).

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Clock, Run};
+use super::{ReplayTime, Run};
 use crate::detect::Severity;
 use crate::registry::CandidateScore;
 use crate::status::TriggerKind;
@@ -35,7 +35,7 @@ pub struct DataReport {
     pub files: usize,
     pub rows: usize,
     pub quarantined: Vec<QuarantinedFile>,
-    pub clock: Clock,
+    pub clock: ReplayTime,
     pub clock_description: String,
     pub first_time: Option<DateTime<Utc>>,
     pub last_time: Option<DateTime<Utc>>,

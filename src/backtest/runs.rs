@@ -9,7 +9,7 @@ use super::history::{load_history, time_of, History};
 use super::initial::train_initial;
 use super::replay::{count, replay};
 use super::report::{Comparison, DataReport, Report, RunReport, WindowAccuracy};
-use super::{BacktestError, Clock, Options};
+use super::{BacktestError, Options, ReplayTime};
 use crate::config::Policy;
 use crate::progress::Progress;
 
@@ -62,9 +62,9 @@ pub fn run(policy: &Policy, options: &Options) -> Result<Report, BacktestError> 
     policy.data.incomplete_after_ms = 0;
     crate::fsutil::create_private_dir(&policy.state.dir).map_err(BacktestError::Temp)?;
     let clock = match (&policy.data.timestamp, options.seconds_per_row) {
-        (_, Some(s)) => Clock::RowsPerTime { seconds_per_row: s },
-        (Some(_), None) => Clock::Timestamp,
-        (None, None) => Clock::FileMtime,
+        (_, Some(s)) => ReplayTime::RowsPerTime { seconds_per_row: s },
+        (Some(_), None) => ReplayTime::Timestamp,
+        (None, None) => ReplayTime::FileMtime,
     };
     tch::set_num_threads(policy.training.threads as i32);
     let History {
