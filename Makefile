@@ -87,6 +87,8 @@ DRIFTD_BIN ?= $(TARGET_DIR)/release/driftd
 BINDIR = $(PREFIX)/bin
 LIBDIR = $(PREFIX)/lib/driftd
 DOCDIR = $(PREFIX)/share/doc/driftd
+# The user guide the README links to, installed beside it as docs/.
+GUIDE = $(wildcard docs/*.md)
 POLICY = $(SYSCONFDIR)/driftd/policy.toml
 STATEROOT = $(LOCALSTATEDIR)/lib/driftd
 # Libraries the binary resolves outside the system library directories
@@ -97,7 +99,7 @@ ON_LIVE_SYSTEM = [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]
 
 install:
 	@test -x "$(DRIFTD_BIN)" || { echo "no binary at $(DRIFTD_BIN): run 'make build' first (or set DRIFTD_BIN)"; exit 1; }
-	install -d -m 0755 "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(DOCDIR)" \
+	install -d -m 0755 "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(DOCDIR)/docs" \
 	  "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(SYSUSERSDIR)" "$(DESTDIR)$(TMPFILESDIR)" \
 	  "$(DESTDIR)$(SYSCONFDIR)/driftd" "$(DESTDIR)$(STATEROOT)"
 	install -m 0755 "$(DRIFTD_BIN)" "$(DESTDIR)$(BINDIR)/driftd"
@@ -111,6 +113,7 @@ install:
 	install -m 0644 systemd/driftd.tmpfiles "$(DESTDIR)$(TMPFILESDIR)/driftd.conf"
 	install -m 0644 config/policy.toml "$(DESTDIR)$(DOCDIR)/policy.toml.example"
 	install -m 0644 README.md "$(DESTDIR)$(DOCDIR)/README.md"
+	install -m 0644 $(GUIDE) "$(DESTDIR)$(DOCDIR)/docs/"
 	@# Never overwrite a policy: an edited one stays, the new example is beside it.
 	if [ -e "$(DESTDIR)$(POLICY)" ]; then \
 	  cmp -s config/policy.toml "$(DESTDIR)$(POLICY)" || \
@@ -133,12 +136,15 @@ uninstall:
 	rm -f "$(DESTDIR)$(BINDIR)/driftd" "$(DESTDIR)$(UNITDIR)/driftd.service" \
 	  "$(DESTDIR)$(SYSUSERSDIR)/driftd.conf" "$(DESTDIR)$(TMPFILESDIR)/driftd.conf" \
 	  "$(DESTDIR)$(DOCDIR)/policy.toml.example" "$(DESTDIR)$(DOCDIR)/README.md"
+	@# Every page of the guide, also one an older checkout installed.
+	rm -f "$(DESTDIR)$(DOCDIR)/docs/"*.md
 	@# The policy goes only if it is still the shipped example.
 	if [ -e "$(DESTDIR)$(POLICY)" ]; then \
 	  if cmp -s config/policy.toml "$(DESTDIR)$(POLICY)"; then rm -f "$(DESTDIR)$(POLICY)"; \
 	  else echo "kept your edited $(DESTDIR)$(POLICY)"; fi; fi
 	@# Empty directories go; the registry, the state and the data stay.
-	-rmdir "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(DOCDIR)" "$(DESTDIR)$(SYSCONFDIR)/driftd" \
+	-rmdir "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(DOCDIR)/docs" "$(DESTDIR)$(DOCDIR)" \
+	  "$(DESTDIR)$(SYSCONFDIR)/driftd" \
 	  "$(DESTDIR)$(STATEROOT)/incoming" "$(DESTDIR)$(STATEROOT)/models" \
 	  "$(DESTDIR)$(STATEROOT)/state" 2>/dev/null
 	-rmdir "$(DESTDIR)$(STATEROOT)" 2>/dev/null

@@ -1,7 +1,8 @@
 //! `make install DESTDIR=...` puts the binary, its libtorch libraries, the
-//! unit, the policy and the state layout in place; `make uninstall` removes
-//! what install put and keeps an edited policy and the state. Installs the
-//! test's dev binary (DRIFTD_BIN) so no release build is needed.
+//! unit, the policy, the README with the user guide it links to, and the
+//! state layout in place; `make uninstall` removes what install put and
+//! keeps an edited policy and the state. Installs the test's dev binary
+//! (DRIFTD_BIN) so no release build is needed.
 #![forbid(unsafe_code)]
 
 mod common;
@@ -95,6 +96,7 @@ fn install_then_uninstall() {
     assert_eq!(mode(&at("/var/lib/driftd/incoming")), 0o2770);
     assert_eq!(mode(&at("/var/lib/driftd/models")), 0o750);
     assert_eq!(mode(&at("/var/lib/driftd/state")), 0o750);
+    check_docs(&at("/opt/driftd/share/doc/driftd"));
 
     // An edited policy survives a second install and the uninstall; so
     // does the state.
@@ -104,6 +106,8 @@ fn install_then_uninstall() {
     assert!(out.contains("kept your"), "{out}");
     assert_eq!(std::fs::read_to_string(&policy).unwrap(), edited);
     std::fs::write(at("/var/lib/driftd/state/manifest.json"), b"{}").unwrap();
+    // A page an older checkout installed and this one no longer ships.
+    std::fs::write(at("/opt/driftd/share/doc/driftd/docs/retired.md"), b"# old").unwrap();
 
     make("uninstall", dest);
     for gone in [
@@ -126,4 +130,49 @@ fn install_then_uninstall() {
     make("uninstall", dest);
     assert!(!policy.exists());
     assert!(!at("/etc/driftd").exists());
+}
+
+/// The README and every page of docs/ are installed as shipped, and every
+/// relative link in them leads to an installed file.
+fn check_docs(docdir: &Path) {
+    let root = Path::new(ROOT);
+    let mut pages = vec![String::from("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".md") {
+            pages.push(format!("docs/{name}"));
+        }
+    }
+    assert!(pages.len() > 1, "no docs/*.md found");
+    for page in &pages {
+        let installed = docdir.join(page);
+        let text = std::fs::read_to_string(&installed)
+            .unwrap_or_else(|e| panic!("{page} is not installed: {e}"));
+        assert_eq!(
+            text,
+            std::fs::read_to_string(root.join(page)).unwrap(),
+            "{page}"
+        );
+        assert_eq!(mode(&installed), 0o644, "{page}");
+        let dir = installed.parent().unwrap();
+        for target in relative_links(&text) {
+            let file = target.split('#').next().unwrap();
+            if file.is_empty() {
+                continue; // an anchor in the same page
+            }
+            assert!(
+                dir.join(file).is_file(),
+                "the installed {page} links to {target}, which is not installed"
+            );
+        }
+    }
+}
+
+/// The targets of the Markdown links `[text](target)` that are not URLs.
+fn relative_links(text: &str) -> Vec<&str> {
+    text.split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split_once(')').map(|(target, _)| target))
+        .filter(|t| !t.contains("://") && !t.starts_with("mailto:"))
+        .collect()
 }

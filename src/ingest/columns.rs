@@ -25,10 +25,8 @@ pub(super) fn column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Column, Fi
 pub(super) fn f32_column(df: &DataFrame, name: &str) -> Result<Float32Chunked, FileProblem> {
     let cast = column(df, name)?
         .cast(&DataType::Float32)
-        .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
-    let ca = cast
-        .f32()
-        .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
+        .map_err(|e| FileProblem::NotParquet(e.into()))?;
+    let ca = cast.f32().map_err(|e| FileProblem::NotParquet(e.into()))?;
     Ok(ca.rechunk().into_owned())
 }
 
@@ -75,7 +73,7 @@ pub(super) fn class_values(
     let mut labels = Vec::with_capacity(col.len());
     let mut nulls = Vec::new();
     let mut outside = Vec::new();
-    let polars_err = |e: PolarsError| FileProblem::NotParquet(e.to_string());
+    let polars_err = |e: PolarsError| FileProblem::NotParquet(e.into());
     if col.dtype().is_string() {
         let index: HashMap<&str, i64> = schema
             .class_names
@@ -129,7 +127,7 @@ pub(super) fn timestamp_values(
     name: &str,
 ) -> Result<(Vec<i64>, Vec<usize>), FileProblem> {
     let col = column(df, name)?;
-    let polars_err = |e: PolarsError| FileProblem::NotParquet(e.to_string());
+    let polars_err = |e: PolarsError| FileProblem::NotParquet(e.into());
     let values: Vec<Option<f64>> = match col.dtype() {
         DataType::Datetime(unit, _) => {
             let scale = match unit {

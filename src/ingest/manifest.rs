@@ -113,7 +113,7 @@ impl Manifest {
         match fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| IngestError::ManifestCorrupt {
                 path: path.to_path_buf(),
-                message: e.to_string(),
+                source: e,
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Manifest::default()),
             Err(source) => Err(IngestError::ManifestIo {

@@ -43,7 +43,7 @@ pub use convert::Batch;
 pub use ingestor::Ingestor;
 pub use journal::journal_path;
 pub use manifest::{FileIdentity, Manifest, ManifestEntry, Outcome};
-pub use problem::FileProblem;
+pub use problem::{FileProblem, SharedError, TrailerProblem};
 pub use reader::{column_names, read_file, FileReader, ParquetFile};
 pub use reread::{rows_from_manifest, RereadLimits};
 pub use scan::{is_candidate_name, NewFile};
@@ -65,6 +65,10 @@ pub enum IngestError {
         #[source]
         source: io::Error,
     },
-    #[error("manifest {path} is not valid JSON: {message}")]
-    ManifestCorrupt { path: PathBuf, message: String },
+    #[error("manifest {path} is not valid JSON: {source}")]
+    ManifestCorrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }

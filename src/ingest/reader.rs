@@ -26,9 +26,7 @@ fn catching<T>(f: impl FnOnce() -> Result<T, FileProblem>) -> Result<T, FileProb
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "no message".into());
-        Err(FileProblem::NotParquet(format!(
-            "the Parquet reader panicked: {msg}"
-        )))
+        Err(FileProblem::ReaderPanicked { message: msg })
     })
 }
 
@@ -50,7 +48,7 @@ pub fn column_names(path: &Path) -> Result<Vec<String>, FileProblem> {
         let mut reader = ParquetReader::new(file);
         let schema = reader
             .schema()
-            .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
+            .map_err(|e| FileProblem::NotParquet(e.into()))?;
         Ok(schema.iter_names().map(|n| n.to_string()).collect())
     })
 }
@@ -109,7 +107,7 @@ impl ParquetFile {
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_micros() as i64);
-        let not_parquet = |e: PolarsError| FileProblem::NotParquet(e.to_string());
+        let not_parquet = |e: PolarsError| FileProblem::NotParquet(e.into());
         let mut reader = ParquetReader::new(file.try_clone().map_err(open_problem)?);
         let metadata = reader.get_metadata().map_err(not_parquet)?.clone();
         let columns = schema.columns();
@@ -156,7 +154,7 @@ impl ParquetFile {
                 .with_columns(Some(self.schema.columns()))
                 .with_slice((!whole_file).then_some((first, rows)))
                 .finish()
-                .map_err(|e| FileProblem::NotParquet(e.to_string()))?;
+                .map_err(|e| FileProblem::NotParquet(e.into()))?;
             convert(&df, &self.schema, first, self.arrival_us)
         })
     }

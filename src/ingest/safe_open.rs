@@ -7,7 +7,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::problem::FileProblem;
+use super::problem::{FileProblem, TrailerProblem};
 
 const FOOTER_HASH_BYTES: u64 = 64 * 1024;
 
@@ -17,10 +17,10 @@ pub(super) enum Footer {
     /// Ends in `PAR1` with a plausible footer length; the hash of the tail.
     Valid { sha256: String },
     /// Too short or no trailer yet: maybe still being written.
-    Incomplete(String),
+    Incomplete(TrailerProblem),
     /// Wrong magic at the start, or a footer length that cannot be: no
     /// amount of waiting helps.
-    Invalid(String),
+    Invalid(TrailerProblem),
 }
 
 /// Checks the Parquet trailer (`<footer> <u32 footer length> PAR1`, and
@@ -29,9 +29,7 @@ pub(super) fn read_footer(path: &Path) -> io::Result<Footer> {
     let mut f = open_no_follow(path)?;
     let len = f.metadata()?.len();
     if len < 12 {
-        return Ok(Footer::Incomplete(format!(
-            "{len} bytes is too short for a Parquet file"
-        )));
+        return Ok(Footer::Incomplete(TrailerProblem::TooShort { len }));
     }
     let mut head = [0u8; 4];
     f.read_exact(&mut head)?;
@@ -40,19 +38,18 @@ pub(super) fn read_footer(path: &Path) -> io::Result<Footer> {
     let mut tail = vec![0u8; tail_len as usize];
     f.read_exact(&mut tail)?;
     if &head != b"PAR1" {
-        return Ok(Footer::Invalid("does not start with the magic PAR1".into()));
+        return Ok(Footer::Invalid(TrailerProblem::NoStartMagic));
     }
     if &tail[tail.len() - 4..] != b"PAR1" {
-        return Ok(Footer::Incomplete(
-            "does not end with the magic PAR1 (truncated or still being written)".into(),
-        ));
+        return Ok(Footer::Incomplete(TrailerProblem::NoEndMagic));
     }
     let n = tail.len();
     let footer_len = u32::from_le_bytes(tail[n - 8..n - 4].try_into().expect("4 bytes")) as u64;
     if footer_len == 0 || footer_len + 12 > len {
-        return Ok(Footer::Invalid(format!(
-            "footer length {footer_len} does not fit in a file of {len} bytes"
-        )));
+        return Ok(Footer::Invalid(TrailerProblem::FooterLength {
+            footer_len,
+            len,
+        }));
     }
     let sha = Sha256::digest(&tail);
     Ok(Footer::Valid {
@@ -74,7 +71,7 @@ pub(super) fn open_no_follow(path: &Path) -> io::Result<fs::File> {
 pub(super) fn open_problem(e: io::Error) -> FileProblem {
     match e.kind() {
         io::ErrorKind::NotFound => FileProblem::Vanished,
-        _ => FileProblem::Unreadable(e.to_string()),
+        _ => FileProblem::Io(e.into()),
     }
 }
 
@@ -87,12 +84,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x");
         fs::write(&p, b"").unwrap();
-        assert!(matches!(read_footer(&p).unwrap(), Footer::Incomplete(_)));
-        fs::write(&p, b"PAR1\xff\xff\xff\x00PAR1PAR1").unwrap();
-        assert!(
-            matches!(read_footer(&p).unwrap(), Footer::Invalid(m) if m.contains("footer length"))
+        assert_eq!(
+            read_footer(&p).unwrap(),
+            Footer::Incomplete(TrailerProblem::TooShort { len: 0 })
         );
+        fs::write(&p, b"PAR1\xff\xff\xff\x00PAR1PAR1").unwrap();
+        let Footer::Invalid(problem) = read_footer(&p).unwrap() else {
+            panic!("an impossible footer length is invalid")
+        };
+        assert!(
+            matches!(problem, TrailerProblem::FooterLength { len: 16, .. }),
+            "{problem}"
+        );
+        assert!(problem.to_string().contains("footer length"), "{problem}");
         fs::write(&p, b"XXXXaaaa\x01\x00\x00\x00PAR1").unwrap();
-        assert!(matches!(read_footer(&p).unwrap(), Footer::Invalid(m) if m.contains("start")));
+        assert_eq!(
+            read_footer(&p).unwrap(),
+            Footer::Invalid(TrailerProblem::NoStartMagic)
+        );
+        assert!(TrailerProblem::NoStartMagic.to_string().contains("start"));
     }
 }

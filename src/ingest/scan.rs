@@ -238,13 +238,13 @@ impl Ingestor {
                     still_settling.remove(&file.name);
                     continue; // deleted since the listing
                 }
-                Err(e) => Some(FileProblem::Unreadable(e.to_string())),
+                Err(e) => Some(FileProblem::Io(e.into())),
                 Ok(Footer::Incomplete(why)) if stable_for < incomplete_after => {
-                    tracing::debug!(file = %file.name, why, "waiting for the file to be complete");
+                    tracing::debug!(file = %file.name, why = why.to_string(), "waiting for the file to be complete");
                     continue;
                 }
                 Ok(Footer::Incomplete(why) | Footer::Invalid(why)) => {
-                    Some(FileProblem::NotParquet(why))
+                    Some(FileProblem::BadTrailer(why))
                 }
                 Ok(Footer::Valid { sha256 }) => {
                     identity.footer_sha256 = sha256;

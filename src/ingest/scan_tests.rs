@@ -13,6 +13,7 @@ use crate::ingest::read_file;
 use crate::ingest::reread::{rows_from_manifest, RereadLimits};
 use crate::ingest::safe_open::open_no_follow;
 use crate::ingest::test_util::{schema, write};
+use crate::ingest::TrailerProblem;
 
 #[test]
 fn names_that_are_not_data_are_skipped() {
@@ -134,7 +135,10 @@ fn incomplete_files_wait_then_are_quarantined() {
     let mut ing = Ingestor::open(&policy).unwrap();
     let found = ing.scan().unwrap();
     assert!(
-        matches!(&found[0].problem, Some(FileProblem::NotParquet(m)) if m.contains("PAR1")),
+        matches!(
+            &found[0].problem,
+            Some(FileProblem::BadTrailer(TrailerProblem::NoEndMagic))
+        ),
         "{:?}",
         found[0].problem
     );

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use tch::Tensor;
 
-use super::{Architecture, Linear, Mlp, ModelError, Scaler};
+use super::{Architecture, CheckpointError, Linear, Mlp, ModelError, Scaler};
 
 impl Mlp {
     /// Serializes to safetensors bytes (see the module docs for the layout).
@@ -47,7 +47,7 @@ impl Mlp {
             .map(|(name, shape, raw)| {
                 safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), raw)
                     .map(|v| (name.clone(), v))
-                    .map_err(|e| ModelError::Checkpoint(e.to_string()))
+                    .map_err(CheckpointError::Encode)
             })
             .collect::<Result<_, _>>()?;
         // One metadata key: safetensors takes a HashMap, whose order is
@@ -55,8 +55,7 @@ impl Mlp {
         let header = serde_json::json!({"format": "driftd-mlp-v1", "architecture": &self.arch});
         let metadata: HashMap<String, String> =
             HashMap::from([("driftd".to_string(), header.to_string())]);
-        safetensors::serialize(views, Some(metadata))
-            .map_err(|e| ModelError::Checkpoint(e.to_string()))
+        Ok(safetensors::serialize(views, Some(metadata)).map_err(CheckpointError::Encode)?)
     }
 
     /// Loads a checkpoint and checks every tensor's name and shape against
@@ -95,7 +94,8 @@ impl Mlp {
 /// Checks a driftd checkpoint against `arch` (names, dtypes, shapes, finite
 /// values) without libtorch: what the registry's verification runs.
 pub fn verify_checkpoint(bytes: &[u8], arch: &Architecture) -> Result<(), ModelError> {
-    CheckpointValues::parse(bytes, arch, true).map(|_| ())
+    CheckpointValues::parse(bytes, arch, true)?;
+    Ok(())
 }
 
 /// A checkpoint's values, checked against an architecture; plain vectors so
@@ -107,9 +107,13 @@ struct CheckpointValues {
 }
 
 impl CheckpointValues {
-    fn parse(bytes: &[u8], arch: &Architecture, scaler_required: bool) -> Result<Self, ModelError> {
+    fn parse(
+        bytes: &[u8],
+        arch: &Architecture,
+        scaler_required: bool,
+    ) -> Result<Self, CheckpointError> {
         let st = safetensors::SafeTensors::deserialize(bytes)
-            .map_err(|e| ModelError::Checkpoint(format!("not a valid safetensors file: {e}")))?;
+            .map_err(CheckpointError::NotSafetensors)?;
         let shapes = arch.layer_shapes();
         let mut expected: Vec<(String, Vec<usize>)> = Vec::new();
         for (i, &(fan_in, fan_out)) in shapes.iter().enumerate() {
@@ -125,32 +129,34 @@ impl CheckpointValues {
         found.sort();
         for name in &found {
             if !expected.iter().any(|(n, _)| n == name) {
-                let names: Vec<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
-                return Err(ModelError::Checkpoint(format!(
-                    "tensor {name:?} is not part of the architecture (inputs {}, hidden {:?}, {} outputs), whose tensors are {names:?}",
-                    arch.inputs,
-                    arch.hidden,
-                    arch.outputs()
-                )));
+                return Err(CheckpointError::UnknownTensor {
+                    name: name.clone(),
+                    inputs: arch.inputs,
+                    hidden: arch.hidden.clone(),
+                    outputs: arch.outputs(),
+                    expected: expected.iter().map(|(n, _)| n.clone()).collect(),
+                });
             }
         }
-        let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, ModelError> {
-            let view = st.tensor(name).map_err(|_| {
-                ModelError::Checkpoint(format!(
-                    "tensor {name:?} is missing (expected shape {shape:?})"
-                ))
-            })?;
+        let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, CheckpointError> {
+            let view = st
+                .tensor(name)
+                .map_err(|_| CheckpointError::MissingTensor {
+                    name: name.to_string(),
+                    shape: shape.to_vec(),
+                })?;
             if view.dtype() != safetensors::Dtype::F32 {
-                return Err(ModelError::Checkpoint(format!(
-                    "tensor {name:?} has dtype {:?}, expected F32 (in PyTorch: model.float() before saving)",
-                    view.dtype()
-                )));
+                return Err(CheckpointError::WrongDtype {
+                    name: name.to_string(),
+                    dtype: view.dtype(),
+                });
             }
             if view.shape() != shape {
-                return Err(ModelError::Checkpoint(format!(
-                    "tensor {name:?} has shape {:?}, expected {shape:?}",
-                    view.shape()
-                )));
+                return Err(CheckpointError::WrongShape {
+                    name: name.to_string(),
+                    found: view.shape().to_vec(),
+                    expected: shape.to_vec(),
+                });
             }
             Ok(view
                 .data()
@@ -163,10 +169,7 @@ impl CheckpointValues {
             let w = get(&format!("{}.weight", 2 * i), &[fan_out, fan_in])?;
             let b = get(&format!("{}.bias", 2 * i), &[fan_out])?;
             if !w.iter().chain(&b).all(|x| x.is_finite()) {
-                return Err(ModelError::Checkpoint(format!(
-                    "layer {} holds NaN or infinite values",
-                    2 * i
-                )));
+                return Err(CheckpointError::NonFinite { layer: 2 * i });
             }
             layers.push((w, b));
         }
@@ -181,9 +184,7 @@ impl CheckpointValues {
         if scaler.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
             || scaler.mean.iter().any(|m| !m.is_finite())
         {
-            return Err(ModelError::Checkpoint(
-                "input.mean must be finite and input.std positive and finite".into(),
-            ));
+            return Err(CheckpointError::BadScaler);
         }
         Ok(CheckpointValues { layers, scaler })
     }

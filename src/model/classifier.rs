@@ -1,29 +1,30 @@
 //! What a version serves: a [`Classifier`], one MLP or a weighted ensemble.
 
-use super::{Architecture, Dataset, Mlp, ModelError};
+use super::{Architecture, Dataset, EnsembleError, Mlp, ModelError};
 
 /// Ensemble members must agree on inputs and classes; weights must be
 /// non-negative with a positive sum.
-pub fn check_ensemble(archs: &[&Architecture], weights: &[f64]) -> Result<(), ModelError> {
-    let first = archs.first().ok_or(ModelError::NoRows)?;
-    let (inputs, classes) = (first.inputs, first.classes);
+pub fn check_ensemble(archs: &[&Architecture], weights: &[f64]) -> Result<(), EnsembleError> {
+    let first = archs.first().ok_or(EnsembleError::NoMembers)?;
     if let Some(a) = archs
         .iter()
-        .find(|a| a.inputs != inputs || a.classes != classes)
+        .find(|a| a.inputs != first.inputs || a.classes != first.classes)
     {
-        return Err(ModelError::Checkpoint(format!(
-            "ensemble members disagree: {} inputs / {} classes vs {} / {}",
-            a.inputs, a.classes, inputs, classes
-        )));
+        return Err(EnsembleError::MembersDisagree {
+            inputs: a.inputs,
+            classes: a.classes,
+            first_inputs: first.inputs,
+            first_classes: first.classes,
+        });
     }
     if weights.len() != archs.len()
         || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
         || weights.iter().sum::<f64>() <= 0.0
     {
-        return Err(ModelError::Checkpoint(format!(
-            "ensemble weights {weights:?} must be {} non-negative numbers with a positive sum",
-            archs.len()
-        )));
+        return Err(EnsembleError::BadWeights {
+            weights: weights.to_vec(),
+            members: archs.len(),
+        });
     }
     Ok(())
 }

@@ -30,7 +30,7 @@ pub use checkpoint::verify_checkpoint;
 pub use classifier::{check_ensemble, Classifier};
 pub use dataset::Dataset;
 pub use early_stopping::ValidationReport;
-pub use error::ModelError;
+pub use error::{CheckpointError, EnsembleError, ModelError};
 pub use network::{Architecture, Linear, Mlp};
 pub use scaler::Scaler;
 pub use scores::{predicted_class, roc_auc, score, Scores};

@@ -16,7 +16,7 @@ fn corrupt_checkpoint_is_refused_and_leftovers_cleaned() {
     flip_last_byte(&dir.path().join("versions/000001").join(CHECKPOINT));
     assert!(matches!(
         reg.load_model(1),
-        Err(RegistryError::Corrupt { .. })
+        Err(RegistryError::ChecksumMismatch { .. })
     ));
 
     fs::create_dir(dir.path().join("versions/.000002.tmp-1")).unwrap();

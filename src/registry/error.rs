@@ -14,8 +14,28 @@ pub enum RegistryError {
         #[source]
         source: io::Error,
     },
-    #[error("registry file {path} is not valid: {message}")]
-    Corrupt { path: PathBuf, message: String },
+    #[error("registry file {path} is not valid: {source}")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("registry file {path} is not valid: lists no checkpoint files")]
+    NoMembers { path: PathBuf },
+    #[error(
+        "registry file {path} is not valid: member file {file:?} is not a plain .safetensors file \
+         name in the version folder: checkpoints are read only from safetensors, never from a path \
+         outside the version"
+    )]
+    BadMemberName { path: PathBuf, file: String },
+    #[error(
+        "registry file {path} is not valid: checksum {found} does not match meta.json's {expected}"
+    )]
+    ChecksumMismatch {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
     #[error("version {0} does not exist")]
     NoSuchVersion(u64),
     #[error("version {version}: {source}")]
@@ -24,8 +44,6 @@ pub enum RegistryError {
         #[source]
         source: ModelError,
     },
-    #[error("version {version} is broken: {reason}")]
-    Broken { version: u64, reason: String },
     #[error("no version of the registry {path} is usable; the live pointer stays on broken version {live}")]
     NoGoodVersion { path: PathBuf, live: u64 },
     #[error(transparent)]

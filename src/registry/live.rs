@@ -23,7 +23,7 @@ impl Registry {
                 let p: LivePointer =
                     serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
                         path: path.clone(),
-                        message: e.to_string(),
+                        source: e,
                     })?;
                 Ok(Some(p.version))
             }

@@ -18,35 +18,27 @@ impl Registry {
         let meta = self.read_meta(version)?;
         let dir = self.version_dir(version);
         if meta.members.is_empty() {
-            return Err(RegistryError::Corrupt {
+            return Err(RegistryError::NoMembers {
                 path: dir.join(META),
-                message: "lists no checkpoint files".into(),
             });
         }
         let model_err = |source| RegistryError::Model { version, source };
         let mut all = Vec::new();
         for member in &meta.members {
             if !is_checkpoint_name(&member.file) {
-                return Err(RegistryError::Corrupt {
+                return Err(RegistryError::BadMemberName {
                     path: dir.join(META),
-                    message: format!(
-                        "member file {:?} is not a plain .safetensors file name in the version \
-                         folder: checkpoints are read only from safetensors, never from a path \
-                         outside the version",
-                        member.file
-                    ),
+                    file: member.file.clone(),
                 });
             }
             let path = dir.join(&member.file);
             let bytes = fs::read(&path).map_err(io_err(&path))?;
             let sum = hex_sha256(&bytes);
             if sum != member.sha256 {
-                return Err(RegistryError::Corrupt {
+                return Err(RegistryError::ChecksumMismatch {
                     path,
-                    message: format!(
-                        "checksum {sum} does not match meta.json's {}",
-                        member.sha256
-                    ),
+                    found: sum,
+                    expected: member.sha256.clone(),
                 });
             }
             crate::model::verify_checkpoint(&bytes, &member.architecture).map_err(model_err)?;
@@ -54,7 +46,7 @@ impl Registry {
         }
         let archs: Vec<&Architecture> = meta.members.iter().map(|m| &m.architecture).collect();
         let weights: Vec<f64> = meta.members.iter().map(|m| m.weight).collect();
-        crate::model::check_ensemble(&archs, &weights).map_err(model_err)?;
+        crate::model::check_ensemble(&archs, &weights).map_err(|e| model_err(e.into()))?;
         Ok((meta, all))
     }
 

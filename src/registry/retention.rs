@@ -30,10 +30,7 @@ impl Registry {
         match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice::<PinsFile>(&bytes)
                 .map(|f| f.pins)
-                .map_err(|e| RegistryError::Corrupt {
-                    path,
-                    message: e.to_string(),
-                }),
+                .map_err(|e| RegistryError::Corrupt { path, source: e }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(RegistryError::Io { path, source: e }),
         }

@@ -114,10 +114,7 @@ impl Registry {
                 }
             }
         })?;
-        serde_json::from_slice(&text).map_err(|e| RegistryError::Corrupt {
-            path,
-            message: e.to_string(),
-        })
+        serde_json::from_slice(&text).map_err(|e| RegistryError::Corrupt { path, source: e })
     }
 }
 

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
-use super::{invalid, write_files, GenError};
+use super::{write_files, GenError, SpecError};
 use crate::model::Dataset;
 
 const STREAM_CONCEPTS: u64 = 10;
@@ -80,38 +80,36 @@ pub struct LiteratureSpec {
 impl LiteratureSpec {
     pub fn validate(&self) -> Result<(), GenError> {
         if self.rows == 0 || self.rows_per_file == 0 {
-            return Err(invalid("rows and rows_per_file must be at least 1"));
+            return Err(SpecError::NoRowsOrRowsPerFile.into());
         }
         if !(0.0..=0.5).contains(&self.noise) {
-            return Err(invalid(format!(
-                "noise is {}; it must be in [0, 0.5]",
-                self.noise
-            )));
+            return Err(SpecError::Noise { noise: self.noise }.into());
         }
         if self.drift == DriftKind::Gradual && self.width == 0 {
-            return Err(invalid("gradual drift needs a width of at least 1 row"));
+            return Err(SpecError::NoGradualWidth.into());
         }
         if self.drifts >= self.rows {
-            return Err(invalid(format!(
-                "{} drifts do not fit in {} rows",
-                self.drifts, self.rows
-            )));
+            return Err(SpecError::TooManyDrifts {
+                drifts: self.drifts,
+                rows: self.rows,
+            }
+            .into());
         }
         if matches!(self.generator, Generator::Hyperplane | Generator::Rbf)
             && !(2..=1000).contains(&self.features)
         {
-            return Err(invalid(format!(
-                "features is {}; the hyperplane and RBF generators take 2 to 1000",
-                self.features
-            )));
+            return Err(SpecError::FeatureCount {
+                features: self.features,
+            }
+            .into());
         }
         if self.drift == DriftKind::Incremental
             && matches!(self.generator, Generator::Agrawal | Generator::Stagger)
         {
-            return Err(invalid(format!(
-                "{:?} has discrete concepts: use abrupt, gradual or recurring drift",
-                self.generator
-            )));
+            return Err(SpecError::DiscreteConcepts {
+                generator: self.generator,
+            }
+            .into());
         }
         Ok(())
     }

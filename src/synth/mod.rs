@@ -19,8 +19,8 @@ mod stream;
 mod test_support;
 
 pub use concept::{make_classification, Concept};
-pub use error::GenError;
-use error::{invalid, io_err};
+use error::io_err;
+pub use error::{GenError, SpecError};
 pub use literature::{
     write_literature_stream, DriftKind, Generator, LiteratureRows, LiteratureSpec,
 };

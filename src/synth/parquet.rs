@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::{Column, DataFrame, IntoColumn, NamedFrom, ParquetWriter, Series, TimeUnit};
 
 use super::stream::StreamRows;
-use super::{invalid, io_err, GenError, StreamSpec};
+use super::{io_err, GenError, StreamSpec};
 use crate::model::Dataset;
 
 /// `part-000042.parquet`
@@ -81,15 +81,18 @@ pub fn write_parquet(
 ) -> Result<(), GenError> {
     let n = data.len();
     if data.features.len() != n * data.width {
-        return Err(invalid(format!(
-            "data set has {} values for {n} rows of width {}",
-            data.features.len(),
-            data.width
-        )));
+        return Err(GenError::DataShape {
+            values: data.features.len(),
+            rows: n,
+            width: data.width,
+        });
     }
     if let Some(ts) = timestamps_us {
         if ts.len() != n {
-            return Err(invalid(format!("{} timestamps for {n} rows", ts.len())));
+            return Err(GenError::TimestampCount {
+                timestamps: ts.len(),
+                rows: n,
+            });
         }
     }
     let mut columns: Vec<Column> = feature_names(data.width)

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{invalid, GenError};
+use super::{GenError, SpecError};
 
 /// The parameters of scikit-learn's `make_classification` that driftd uses
 /// (always `hypercube=True`, `shift=0`, `scale=1`, equal class weights).
@@ -42,25 +42,27 @@ impl ClassificationSpec {
     /// valid (empty) data set.
     pub fn validate(&self) -> Result<(), GenError> {
         if self.n_features == 0 {
-            return Err(invalid("n_features must be at least 1"));
+            return Err(SpecError::NoFeatures.into());
         }
         if self.n_informative == 0 {
-            return Err(invalid("n_informative must be at least 1"));
+            return Err(SpecError::NoInformative.into());
         }
         if self.n_informative.saturating_add(self.n_redundant) > self.n_features {
-            return Err(invalid(format!(
-                "n_informative ({}) + n_redundant ({}) must be at most n_features ({})",
-                self.n_informative, self.n_redundant, self.n_features
-            )));
+            return Err(SpecError::TooManyInformative {
+                informative: self.n_informative,
+                redundant: self.n_redundant,
+                features: self.n_features,
+            }
+            .into());
         }
         if self.n_classes < 2 {
-            return Err(invalid(format!(
-                "n_classes is {}; a classifier needs at least 2",
-                self.n_classes
-            )));
+            return Err(SpecError::TooFewClasses {
+                classes: self.n_classes,
+            }
+            .into());
         }
         if self.n_clusters_per_class == 0 {
-            return Err(invalid("n_clusters_per_class must be at least 1"));
+            return Err(SpecError::NoClusters.into());
         }
         // Every cluster sits on its own hypercube vertex.
         let clusters = self.n_classes.checked_mul(self.n_clusters_per_class);
@@ -69,22 +71,24 @@ impl ClassificationSpec {
             Some(c) => self.n_informative >= 64 || (c as u64) <= 1u64 << self.n_informative,
         };
         if !fits {
-            return Err(invalid(format!(
-                "n_classes ({}) * n_clusters_per_class ({}) must be at most 2^n_informative (n_informative = {})",
-                self.n_classes, self.n_clusters_per_class, self.n_informative
-            )));
+            return Err(SpecError::TooManyClusters {
+                classes: self.n_classes,
+                clusters_per_class: self.n_clusters_per_class,
+                informative: self.n_informative,
+            }
+            .into());
         }
         if !self.class_sep.is_finite() || self.class_sep < 0.0 {
-            return Err(invalid(format!(
-                "class_sep is {}; it must be a finite number >= 0",
-                self.class_sep
-            )));
+            return Err(SpecError::ClassSep {
+                class_sep: self.class_sep,
+            }
+            .into());
         }
         if !(0.0..=1.0).contains(&self.flip_y) {
-            return Err(invalid(format!(
-                "flip_y is {}; it must be in [0, 1]",
-                self.flip_y
-            )));
+            return Err(SpecError::FlipY {
+                flip_y: self.flip_y,
+            }
+            .into());
         }
         Ok(())
     }
@@ -102,7 +106,10 @@ mod tests {
 
     fn assert_invalid(spec: &ClassificationSpec, needle: &str) {
         match spec.validate() {
-            Err(GenError::InvalidSpec(m)) => assert!(m.contains(needle), "{m:?} lacks {needle:?}"),
+            Err(GenError::InvalidSpec(e)) => {
+                let m = e.to_string();
+                assert!(m.contains(needle), "{m:?} lacks {needle:?}");
+            }
             other => panic!("expected InvalidSpec about {needle}, got {other:?}"),
         }
     }
@@ -145,7 +152,7 @@ mod tests {
             let mut s = stream_spec(1);
             f(&mut s);
             match write_stream(dir.path(), &s) {
-                Err(GenError::InvalidSpec(m)) => m,
+                Err(GenError::InvalidSpec(e)) => e.to_string(),
                 other => panic!("expected InvalidSpec, got {other:?}"),
             }
         };
@@ -167,6 +174,15 @@ mod tests {
 
         let d = Dataset::new(3);
         let err = write_parquet(&dir.path().join("x.parquet"), &d, Some(&[1])).unwrap_err();
-        assert!(matches!(err, GenError::InvalidSpec(_)), "{err}");
+        assert!(
+            matches!(
+                err,
+                GenError::TimestampCount {
+                    timestamps: 1,
+                    rows: 0
+                }
+            ),
+            "{err}"
+        );
     }
 }

@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::concept::RowBuf;
-use super::{invalid, ClassificationSpec, Concept, GenError, STREAM_DRIFT_SEEDS, STREAM_ROWS};
+use super::{ClassificationSpec, Concept, GenError, SpecError, STREAM_DRIFT_SEEDS, STREAM_ROWS};
 use crate::model::Dataset;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,51 +38,51 @@ impl StreamSpec {
     pub fn validate(&self) -> Result<(), GenError> {
         self.concept.validate()?;
         if self.rows == 0 {
-            return Err(invalid("rows must be at least 1"));
+            return Err(SpecError::NoRows.into());
         }
         if self.rows_per_file == 0 {
-            return Err(invalid("rows_per_file must be at least 1"));
+            return Err(SpecError::NoRowsPerFile.into());
         }
         for (i, &d) in self.drift_at.iter().enumerate() {
             if d >= self.rows {
-                return Err(invalid(format!(
-                    "drift_at[{i}] = {d} is not a row of the stream (rows = {})",
-                    self.rows
-                )));
+                return Err(SpecError::DriftOutside {
+                    index: i,
+                    at: d,
+                    rows: self.rows,
+                }
+                .into());
             }
             if let Some(&next) = self.drift_at.get(i + 1) {
                 if d.saturating_add(self.drift_width) > next {
-                    return Err(invalid(format!(
-                        "drift_at[{i}] = {d} with drift_width {} overlaps the next drift at {next}; \
-                         drift points must be increasing and at least drift_width apart",
-                        self.drift_width
-                    )));
+                    return Err(SpecError::DriftOverlap {
+                        index: i,
+                        at: d,
+                        width: self.drift_width,
+                        next,
+                    }
+                    .into());
                 }
                 if d == next {
-                    return Err(invalid(format!("drift_at has {d} twice")));
+                    return Err(SpecError::DriftTwice { at: d }.into());
                 }
             }
         }
         // Written so that NaN is rejected too.
         let magnitude_ok = self.drift_magnitude > 0.0 && self.drift_magnitude <= 1.0;
         if !self.drift_at.is_empty() && !magnitude_ok {
-            return Err(invalid(format!(
-                "drift_magnitude is {}; it must be in (0, 1]",
-                self.drift_magnitude
-            )));
+            return Err(SpecError::DriftMagnitude {
+                magnitude: self.drift_magnitude,
+            }
+            .into());
         }
         if let Some((start, step)) = self.timestamps {
             if !step.is_finite() || step <= 0.0 {
-                return Err(invalid(format!(
-                    "seconds_per_row is {step}; it must be a finite number > 0"
-                )));
+                return Err(SpecError::SecondsPerRow { step }.into());
             }
             let end = start as f64 + self.rows as f64 * step;
             // i64 microseconds cover about +-292,000 years.
             if end.abs().max((start as f64).abs()) * 1e6 >= 9.2e18 {
-                return Err(invalid(format!(
-                    "timestamps starting at {start} s with {step} s per row overflow microseconds"
-                )));
+                return Err(SpecError::TimestampOverflow { start, step }.into());
             }
         }
         Ok(())
