@@ -7,7 +7,7 @@
 //! [`ingest`] → [`monitor`] → [`trigger`] → [`update`] →
 //! [`registry`] → live model ([`model`]) → [`monitor`]. [`daemon`] only
 //! wires the stages together; the offline tools ([`backtest`], [`report`],
-//! [`synth`], [`demo`], [`compare`]) call the same stage functions.
+//! [`synth`], [`demo`], [`compare`], [`tune`]) call the same stage functions.
 #![forbid(unsafe_code)]
 
 pub mod backtest;
@@ -33,5 +33,6 @@ pub mod sd_notify;
 pub mod status;
 pub mod synth;
 pub mod trigger;
+pub mod tune;
 pub mod update;
 pub mod worker;

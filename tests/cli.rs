@@ -28,6 +28,7 @@ fn help_runs_with_an_empty_environment() {
         "update",
         "compare",
         "gen-data",
+        "tune",
     ] {
         assert!(stdout(&o).contains(cmd), "--help does not list {cmd}");
     }
@@ -50,6 +51,7 @@ fn every_subcommand_has_help() {
         "update",
         "compare",
         "gen-data",
+        "tune",
     ] {
         let o = driftd(&[cmd, "--help"]);
         assert!(o.status.success(), "{cmd} --help: {}", stderr(&o));

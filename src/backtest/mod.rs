@@ -24,7 +24,8 @@
 //! the clock; `initial.rs` trains version 1; `replay.rs` is one run's
 //! replay and `tournament.rs` its updates; `runs.rs` runs the three replays
 //! and compares them; `report.rs` is the JSON report, `render.rs` its text
-//! and `chart.rs` its picture.
+//! and `chart.rs` its picture. `session.rs` replays one history under any
+//! number of policies (`driftd tune`).
 
 use std::path::PathBuf;
 
@@ -35,6 +36,7 @@ mod render;
 mod replay;
 mod report;
 mod runs;
+mod session;
 mod tournament;
 
 pub use chart::chart;
@@ -45,6 +47,7 @@ pub use report::{
     UpdateRecord, VersionRecord, WindowAccuracy,
 };
 pub use runs::{run, Run};
+pub use session::Session;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BacktestError {

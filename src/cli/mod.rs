@@ -25,6 +25,7 @@ mod rollback;
 mod run;
 mod status;
 mod support;
+mod tune;
 mod update;
 mod versions;
 
@@ -212,6 +213,36 @@ pub enum Command {
         #[arg(long)]
         window_rows: Option<usize>,
     },
+    /// Replay a directory of history under a small grid of policies (the
+    /// policy as given and overrides of its keys), choose the best on the
+    /// earlier part of the rows, report it on the later part (held out), and
+    /// write the chosen policy.
+    Tune {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The directory of Parquet files to replay (as for `backtest`).
+        #[arg(long)]
+        data: PathBuf,
+        /// Write the chosen policy (TOML) here.
+        #[arg(long, value_name = "TUNED.toml")]
+        out: PathBuf,
+        /// The earlier part's share of the rows after version 1's, in (0, 1):
+        /// points are chosen on it and reported on the rest.
+        #[arg(long, default_value_t = 0.5)]
+        split: f64,
+        /// A grid file of [[point]] tables of overrides (default: the
+        /// built-in grid, config/tune-grid.toml).
+        #[arg(long, value_name = "GRID.toml")]
+        grid: Option<PathBuf>,
+        /// Write the JSON report to this file (`--json` alone or `--json -`:
+        /// print it instead of the table).
+        #[arg(long, num_args = 0..=1, default_missing_value = "-", value_name = "OUT")]
+        json: Option<PathBuf>,
+        /// Without data.timestamp: the simulated clock advances this many
+        /// seconds per row (as for `backtest`).
+        #[arg(long)]
+        seconds_per_row: Option<f64>,
+    },
     /// The backtest's picture for a live daemon: its registry history and
     /// the rolling-accuracy trace in state/status.json.
     Report {
@@ -390,6 +421,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             };
             let (json, plot, png) = (json.as_deref(), plot.as_deref(), png.as_deref());
             backtest::run(format, &config, &options, json, plot, png)
+        }
+        Command::Tune {
+            config,
+            data,
+            out,
+            split,
+            grid,
+            json,
+            seconds_per_row,
+        } => {
+            let options = crate::tune::Options {
+                config,
+                data_dir: data,
+                out,
+                split,
+                grid,
+                seconds_per_row,
+            };
+            tune::run(format, &options, json.as_deref())
         }
         Command::Report {
             config,
