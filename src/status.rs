@@ -17,6 +17,8 @@ pub enum TriggerKind {
     Drift,
     Schedule,
     Manual,
+    /// `update.every_rows` new rows since the last update.
+    Continual,
 }
 
 impl TriggerKind {
@@ -25,6 +27,7 @@ impl TriggerKind {
             TriggerKind::Drift => "drift",
             TriggerKind::Schedule => "schedule",
             TriggerKind::Manual => "manual",
+            TriggerKind::Continual => "continual",
         }
     }
 }

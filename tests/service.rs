@@ -6,11 +6,9 @@
 mod common;
 use common::*;
 
-use std::io::BufRead;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A policy for these tests; `training` and `update` are whole sections so
@@ -42,52 +40,6 @@ dir = "state"
     let p = root.join("policy.toml");
     std::fs::write(&p, text).unwrap();
     p
-}
-
-/// stderr of a running daemon, collected by a thread.
-struct Logs(Arc<Mutex<String>>);
-
-impl Logs {
-    fn collect(child: &mut Child) -> Logs {
-        let buf = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = buf.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let mut b = sink.lock().unwrap();
-                b.push_str(&line);
-                b.push('\n');
-            }
-        });
-        Logs(buf)
-    }
-
-    fn text(&self) -> String {
-        self.0.lock().unwrap().clone()
-    }
-
-    /// Waits (bounded) for `n` lines containing every one of `parts`.
-    fn wait_for(&self, parts: &[&str], n: usize) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let found: Vec<String> = self
-                .text()
-                .lines()
-                .filter(|l| parts.iter().all(|p| l.contains(p)))
-                .map(String::from)
-                .collect();
-            if found.len() >= n {
-                return found;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {n} log lines with {parts:?}; logs:\n{}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
 }
 
 fn receive(sock: &UnixDatagram) -> Option<String> {

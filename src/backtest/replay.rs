@@ -39,6 +39,8 @@ pub(super) struct Replay<'a> {
     pub(super) update_starts: Vec<DateTime<Utc>>,
     pub(super) last_update_end: Option<DateTime<Utc>>,
     pub(super) probation: Option<Probation>,
+    /// Where the last update's rows ended (see the daemon's field).
+    pub(super) continual_from: Option<u64>,
     pub(super) excluded_strategy: Option<crate::update::StrategyName>,
     next_fire: Option<DateTime<Utc>>,
     /// Files since the live version (for its meta.json).
@@ -161,7 +163,17 @@ impl Replay<'_> {
                 self.alert(alert, first_new + n - 1, from, time);
             }
         }
-        self.judge_probation(&outcomes)?;
+        self.judge_probation(data, &outcomes)?;
+        if self.run == Run::Policy && self.pending.is_none() {
+            let since = self
+                .continual_from
+                .or(self.new_rows.as_ref().map(|n| n.first))
+                .unwrap_or(self.rows_total);
+            if let Some(p) = trigger::continual_due(&self.policy, self.rows_total, since) {
+                let time = self.now_of(data).unwrap_or_default();
+                self.request(p, time);
+            }
+        }
         self.progress.inc(n);
         Ok(())
     }
@@ -191,30 +203,42 @@ impl Replay<'_> {
         }
     }
 
-    fn judge_probation(&mut self, outcomes: &[RowOutcome]) -> Result<(), BacktestError> {
+    /// The daemon's probation: the previous version scores the watched
+    /// rows too, and the paired difference decides.
+    fn judge_probation(
+        &mut self,
+        data: &Dataset,
+        outcomes: &[RowOutcome],
+    ) -> Result<(), BacktestError> {
         let watch = self.policy.update.rollback.watch_rows;
         let Some(p) = &mut self.probation else {
             return Ok(());
         };
-        let Some(accuracy) = update::probation_count(p, outcomes, watch) else {
+        let take = p.watched(outcomes.len(), watch);
+        let rows = data.slice(0, take);
+        let probs = p.previous_model.predict_proba(&rows)?;
+        let previous = update::outcomes_of(&rows, &probs, p.previous_model.classes());
+        let Some(difference) = update::probation_count(p, &outcomes[..take], &previous, watch)
+        else {
             return Ok(());
         };
         let p = self.probation.take().expect("checked");
-        if update::probation_holds(&p, accuracy, self.policy.update.rollback.margin) {
+        let (margin, confidence) = (
+            self.policy.update.rollback.margin,
+            self.policy.update.confidence,
+        );
+        if update::probation_holds(&difference, margin, confidence) {
             return Ok(());
         }
-        let reason = format!(
-            "version {} scored {accuracy:.3} on its first {} rows, below version {}'s {:.3}",
-            p.version, p.rows, p.previous, p.previous_accuracy
-        );
+        let reason = update::rollback_reason(&p, &difference, margin);
         let (meta, model) = self.registry.load_model(p.previous)?;
         self.registry.set_live(p.previous, "rollback", &reason)?;
         self.report.rollbacks.push(RollbackRecord {
             row: self.rows_total,
             from_version: p.version,
             to_version: p.previous,
-            accuracy,
-            previous_accuracy: p.previous_accuracy,
+            accuracy: p.accuracy(),
+            previous_accuracy: p.previous_accuracy(),
         });
         self.install(meta, model);
         self.excluded_strategy = Some(p.strategy);
@@ -316,6 +340,7 @@ impl<'a> Replay<'a> {
             update_starts: Vec::new(),
             last_update_end: None,
             probation: None,
+            continual_from: None,
             excluded_strategy: None,
             next_fire: None,
             files_since_live: Vec::new(),

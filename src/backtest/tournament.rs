@@ -47,6 +47,7 @@ impl Replay<'_> {
             }
         };
         self.pending = None;
+        self.continual_from = Some(end_row);
         let strategies = update::strategies_for(&self.policy, self.excluded_strategy.take());
         if strategies.is_empty() {
             return Ok(());
@@ -113,7 +114,7 @@ impl Replay<'_> {
     ) -> Result<(), BacktestError> {
         let c = &tournament.candidates[i];
         let built = c.outcome.as_ref().expect("winner succeeded");
-        let before = self.monitor.rolling_accuracy();
+        let previous_model = self.live.as_ref().map(|(_, m)| m.clone());
         let promotion = Promotion {
             strategy: Some(c.strategy),
             trigger: record.trigger.as_str().into(),
@@ -142,15 +143,14 @@ impl Replay<'_> {
         let version = new_meta.version;
         record.winner = Some(c.strategy.to_string());
         record.promoted_version = Some(version);
-        if let (true, Some(previous_accuracy)) = (self.policy.update.rollback.enabled, before) {
-            self.probation = Some(Probation {
+        if let (true, Some(previous_model)) = (self.policy.update.rollback.enabled, previous_model)
+        {
+            self.probation = Some(Probation::new(
                 version,
-                previous: live_version,
-                previous_accuracy,
-                strategy: c.strategy,
-                rows: 0,
-                correct: 0,
-            });
+                live_version,
+                previous_model,
+                c.strategy,
+            ));
         }
         let model = built.model.clone();
         self.install(new_meta, model);

@@ -172,6 +172,14 @@ pub struct UpdateConfig {
     pub min_holdout_rows: usize,
     /// A candidate must beat the live model on `metric` by more than this.
     pub min_improvement: f64,
+    /// The one-sided confidence that a promoted candidate beats the live
+    /// model by more than `min_improvement`, measured paired on the holdout
+    /// and split over the candidates; probation rolls back on the same
+    /// confidence. 0.5 asks for no evidence beyond the point estimates.
+    pub confidence: f64,
+    /// A continual update every this many new rows (0: none): the tutorial's
+    /// "more data" as it arrives, promoted only on the same evidence.
+    pub every_rows: u64,
     /// After a drift alert, wait for this many rows past the drift before
     /// training, so the candidates see the new concept.
     pub min_new_rows: usize,
@@ -188,9 +196,10 @@ pub struct UpdateConfig {
 }
 
 /// `[update.rollback]`: after a promotion the new version is on probation
-/// for `watch_rows` rows; if its accuracy on them is below the previous
-/// version's rolling accuracy before the promotion by more than `margin`,
-/// the daemon makes the previous version live again.
+/// for `watch_rows` rows, which the previous version scores too; if the
+/// previous version is more accurate on them by more than `margin` (with
+/// `update.confidence`, paired on the same rows), the daemon makes it live
+/// again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RollbackConfig {
@@ -222,6 +231,8 @@ impl Default for UpdateConfig {
             holdout_fraction: 0.2,
             min_holdout_rows: 50,
             min_improvement: 0.0,
+            confidence: 0.95,
+            every_rows: 0,
             min_new_rows: 500,
             max_new_rows: 100_000,
             reservoir_rows: 20_000,

@@ -387,6 +387,25 @@ impl Policy {
                 format!("is {}; expected a non-negative number", u.rollback.margin),
             );
         }
+        let for_holdout = (u.min_holdout_rows as f64 / u.holdout_fraction).ceil();
+        if u.every_rows > 0 && (u.every_rows as f64) < for_holdout && u.holdout_fraction > 0.0 {
+            err(
+                "update.every_rows",
+                format!(
+                    "is {}; a continual update needs at least {for_holdout} new rows for update.min_holdout_rows = {} at update.holdout_fraction = {} (or 0 for none)",
+                    u.every_rows, u.min_holdout_rows, u.holdout_fraction
+                ),
+            );
+        }
+        if !(u.confidence >= 0.5 && u.confidence < 1.0) {
+            err(
+                "update.confidence",
+                format!(
+                    "is {}; expected a value in [0.5, 1) (0.5: no evidence beyond the point estimates)",
+                    u.confidence
+                ),
+            );
+        }
         if !(u.min_improvement.is_finite() && u.min_improvement >= 0.0) {
             err(
                 "update.min_improvement",

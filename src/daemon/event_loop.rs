@@ -183,6 +183,7 @@ impl Daemon {
             last_update_end: None,
             clock,
             probation: None,
+            continual_from: None,
             excluded_strategy: None,
             notifier: std::mem::take(&mut service.notifier),
             ready: false,

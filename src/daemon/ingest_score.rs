@@ -275,8 +275,9 @@ impl Daemon {
         for check in input_checks {
             self.on_input_check(check, first_new + n);
         }
-        self.judge_probation(scored.as_deref().unwrap_or(&outcomes))
+        self.judge_probation(&data, scored.as_deref().unwrap_or(&outcomes))
             .await;
+        self.request_continual();
         Some(file_accuracy)
     }
 

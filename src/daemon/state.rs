@@ -47,6 +47,10 @@ pub(super) struct Daemon {
     pub(super) last_update_end: Option<tokio::time::Instant>,
     pub(super) clock: Clock,
     pub(super) probation: Option<Probation>,
+    /// Where the last update's rows ended: the next continual update counts
+    /// `update.every_rows` from here (until then, from the rows since the
+    /// live version).
+    pub(super) continual_from: Option<u64>,
     /// Left out of the next update: its last promotion was rolled back.
     pub(super) excluded_strategy: Option<StrategyName>,
     /// systemd: readiness is sent once, after the first successful scan of

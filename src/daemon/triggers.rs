@@ -9,7 +9,7 @@ use tracing::{debug, info, warn};
 use super::schedule;
 use super::state::Daemon;
 use super::{Pending, Trigger, TriggerKind};
-use crate::trigger::{coalesce, suppression};
+use crate::trigger::{coalesce, continual_due, suppression};
 
 impl Daemon {
     fn record_fire(&self, at: chrono::DateTime<Utc>) {
@@ -77,6 +77,22 @@ impl Daemon {
             kind,
             from_row: None,
         });
+    }
+
+    /// Asks for a continual update once `update.every_rows` new rows are in
+    /// since the last update (nothing while one is pending or running: it
+    /// will take those rows).
+    pub(super) fn request_continual(&mut self) {
+        if self.pending.is_some() || self.running.is_some() || self.live.is_none() {
+            return;
+        }
+        let since = self
+            .continual_from
+            .or(self.new_rows.as_ref().map(|n| n.first))
+            .unwrap_or(self.rows_total);
+        if let Some(p) = continual_due(&self.policy, self.rows_total, since) {
+            self.request(p);
+        }
     }
 
     /// Coalesces triggers: at most one update waits behind a running one.

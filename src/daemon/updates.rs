@@ -149,6 +149,7 @@ impl Daemon {
                     cancel,
                 });
                 self.pending = None;
+                self.continual_from = Some(end_row);
                 self.status.update_pending = false;
                 self.status.update_running = true;
             }
@@ -242,13 +243,11 @@ impl Daemon {
     ) -> Option<u64> {
         let c = &tournament.candidates[winner];
         let built = c.outcome.as_ref().expect("winner succeeded");
-        // What the live version scored just before it is replaced:
-        // the bar the new one must hold on probation.
+        // The version it replaces scores the probation's rows beside it.
         let before = self
             .live
             .as_ref()
-            .map(|l| l.meta.version)
-            .zip(self.monitor.rolling_accuracy());
+            .map(|l| (l.meta.version, l.model.clone()));
         let strategy = c.strategy;
         let final_loss = built.report.as_ref().map(|r| r.final_loss);
         match self
@@ -270,17 +269,11 @@ impl Daemon {
             Ok(version) => {
                 self.count_update("promoted");
                 self.status.last_train_loss = final_loss;
-                if let (true, Some((previous, accuracy))) =
+                if let (true, Some((previous, previous_model))) =
                     (self.policy.update.rollback.enabled, before)
                 {
-                    self.probation = Some(Probation {
-                        version,
-                        previous,
-                        previous_accuracy: accuracy,
-                        strategy,
-                        rows: 0,
-                        correct: 0,
-                    });
+                    self.probation =
+                        Some(Probation::new(version, previous, previous_model, strategy));
                 }
                 consume_trained(
                     &mut self.new_rows,

@@ -66,8 +66,9 @@ impl Armed {
 
     /// What the detector's `signal` at row `rows_seen` raises, as (severity,
     /// repeat): a drift opens an episode; a warning outside one is raised at
-    /// most once per window of rows; inside an episode only the repeat every
-    /// `realert_after_rows` rows is. `young`: the version has scored fewer
+    /// most once per window of rows; inside an episode only the repeats are,
+    /// `realert_after_rows` rows apart, then twice, four and eight times that
+    /// ([`repeat_after`]). `young`: the version has scored fewer
     /// than `min_rows_before_alert` rows, so nothing is raised.
     pub(super) fn respond(
         &mut self,
@@ -108,7 +109,7 @@ impl Armed {
                 }
             }
             (signal, Some((began, last))) => {
-                let every = config.realert_after_rows;
+                let every = repeat_after(config.realert_after_rows, self.repeats);
                 if every > 0 && rows_seen - last >= every {
                     self.episode = Some((began, rows_seen));
                     self.repeats += 1;
@@ -128,6 +129,14 @@ impl Armed {
             (None, None) => None,
         }
     }
+}
+
+/// Rows from the `repeats`-th repeat of an episode's alert to the next:
+/// `realert_after_rows`, doubling with each repeat up to 8 times it. Each
+/// repeat asks for another update while the model stays bad; the backoff
+/// keeps a model no update can fix from retraining at full pace forever.
+pub(super) fn repeat_after(realert_after_rows: u64, repeats: u32) -> u64 {
+    realert_after_rows.saturating_mul(1 << repeats.min(3))
 }
 
 impl Monitor {
@@ -188,7 +197,7 @@ mod tests {
     }
 
     #[test]
-    fn a_persisting_drift_is_repeated_after_the_configured_rows() {
+    fn a_persisting_drift_is_repeated_with_backoff() {
         let mut cfg = config(10, vec![threshold(10, 0.2)]);
         cfg.realert_after_rows = 100;
         let mut m = Monitor::new(&cfg, 2, None, Some(0.9));
@@ -202,13 +211,16 @@ mod tests {
             .unwrap()
             .rows_since_live;
         assert_eq!(at, 14, "{first:?}");
-        let later = m.observe(&rows(&[false; 250]));
+        let later = m.observe(&rows(&[false; 1750]));
         let repeats: Vec<(u64, u32)> = later
             .iter()
             .filter(|a| a.severity == Severity::Drift)
             .map(|a| (a.rows_since_live, a.repeat))
             .collect();
-        assert_eq!(repeats, vec![(114, 1), (214, 2)]);
+        // 100 rows, then 200, 400 and 800, and 800 from then on.
+        assert_eq!(repeats, vec![(114, 1), (314, 2), (714, 3), (1514, 4)]);
+        assert_eq!(repeat_after(100, 9), 800);
+        assert_eq!(repeat_after(0, 2), 0, "0 stays never");
     }
 
     #[test]

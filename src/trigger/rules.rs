@@ -32,6 +32,17 @@ pub fn coalesce(pending: &mut Option<Pending>, p: Pending) -> bool {
     }
 }
 
+/// The continual update due after `rows_total` rows, when `update.every_rows`
+/// new rows arrived since `since_row` (where the last update's rows ended):
+/// it trains on those rows as its new rows.
+pub fn continual_due(policy: &Policy, rows_total: u64, since_row: u64) -> Option<Pending> {
+    let every = policy.update.every_rows;
+    (every > 0 && rows_total.saturating_sub(since_row) >= every).then_some(Pending {
+        kind: TriggerKind::Continual,
+        from_row: Some(since_row),
+    })
+}
+
 /// Why an automatic trigger must not start an update: the cooldown after
 /// the last update (`since_last_end`) or the daily cap (`starts_last_day`
 /// updates started in the last 24 hours).
@@ -70,6 +81,25 @@ mod tests {
             kind,
             from_row: None,
         }
+    }
+
+    #[test]
+    fn a_continual_update_is_due_every_n_rows_from_the_last_one() {
+        let mut policy = Policy::default();
+        assert!(
+            continual_due(&policy, 1_000_000, 0).is_none(),
+            "off by default"
+        );
+        policy.update.every_rows = 2000;
+        assert!(continual_due(&policy, 1999, 0).is_none());
+        let p = continual_due(&policy, 2000, 0).expect("due");
+        assert_eq!((p.kind, p.from_row), (TriggerKind::Continual, Some(0)));
+        // Counted from where the last update's rows ended.
+        assert!(continual_due(&policy, 5000, 3500).is_none());
+        assert_eq!(
+            continual_due(&policy, 5500, 3500).unwrap().from_row,
+            Some(3500)
+        );
     }
 
     #[test]

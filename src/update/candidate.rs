@@ -4,6 +4,7 @@
 use crate::config::{GraftData, Policy, StrategyName};
 use crate::model::{self, Classifier, Dataset, Mlp, ModelError, Scores, TrainReport};
 
+use super::evidence::RowResults;
 use super::promotion::metric_value;
 use super::sampling::sample_size;
 use super::strategies::build_candidate;
@@ -21,6 +22,9 @@ pub struct Candidate {
 pub struct Built {
     pub model: Classifier,
     pub scores: Scores,
+    /// Each holdout row's result, for the paired comparison with the live
+    /// model.
+    pub per_row: RowResults,
     pub report: Option<TrainReport>,
     /// Rows it was trained on (after sampling).
     pub train_rows: usize,
@@ -46,20 +50,18 @@ pub(super) fn rows_for(strategy: StrategyName, policy: &Policy, old: usize, new:
     }
 }
 
-/// Scores `model` on `holdout`; a non-finite score counts as divergence.
-pub fn score_on(model: &Classifier, holdout: &Dataset) -> Result<Scores, ModelError> {
-    let s = model::score(
-        &model.predict_proba(holdout)?,
-        &holdout.labels,
-        model.classes(),
-    );
+/// Scores `model` on `holdout`, overall and row by row; a non-finite score
+/// counts as divergence.
+pub fn score_on(model: &Classifier, holdout: &Dataset) -> Result<(Scores, RowResults), ModelError> {
+    let probs = model.predict_proba(holdout)?;
+    let s = model::score(&probs, &holdout.labels, model.classes());
     if !(s.log_loss.is_finite() && s.accuracy.is_finite()) {
         return Err(ModelError::Diverged {
             epoch: 0,
             loss: s.log_loss,
         });
     }
-    Ok(s)
+    Ok((s, RowResults::of(&probs, &holdout.labels, model.classes())))
 }
 
 /// Builds and scores one strategy, searching the fine-tuning rate grid when
@@ -90,9 +92,9 @@ pub fn run_candidate(
         match build_candidate(
             strategy, policy, live, lineage, old, new_train, lr, seed, fresh,
         )
-        .and_then(|(m, r)| score_on(&m, holdout).map(|s| (m, s, r)))
+        .and_then(|(m, r)| score_on(&m, holdout).map(|(s, rows)| (m, s, rows, r)))
         {
-            Ok((model, scores, report)) => {
+            Ok((model, scores, per_row, report)) => {
                 tried.push((lr, scores));
                 let better = best.as_ref().is_none_or(|b| {
                     metric_value(&scores, policy.update.metric)
@@ -102,6 +104,7 @@ pub fn run_candidate(
                     best = Some(Built {
                         model,
                         scores,
+                        per_row,
                         report,
                         train_rows: sample_size(
                             policy,

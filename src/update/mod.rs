@@ -9,14 +9,16 @@
 //! Files: `strategies` (how each strategy builds its candidate), `sampling`
 //! (the sample and instance weights it trains on), `candidate` (building and
 //! scoring one, with the fine-tuning rate grid), `holdout` (the split),
-//! `jobs` (running every candidate), `tournament` and `promotion` (the rule
-//! that picks the winner); and the rules the daemon and the backtest share:
+//! `jobs` (running every candidate), `tournament`, `promotion` (the rule
+//! that picks the winner) and `evidence` (the paired comparison it and
+//! probation use); and the rules the daemon and the backtest share:
 //! `buffers` (new rows and the reservoir of old ones), `rules` (which rows
 //! an update trains on, which strategies run, the monitors of a version),
 //! `probation` (keep or roll back a promotion) and `promote`.
 
 pub mod buffers;
 mod candidate;
+pub mod evidence;
 mod holdout;
 mod jobs;
 mod lineage;
@@ -35,6 +37,7 @@ mod tournament;
 pub use crate::config::StrategyName;
 
 pub use candidate::{run_candidate, score_on, Built, Candidate};
+pub use evidence::{PairedDifference, RowResults};
 pub use holdout::split_holdout;
 pub use jobs::{concurrent_trainings, run_candidates};
 pub use promotion::metric_value;
@@ -43,7 +46,7 @@ pub use tournament::{run_tournament, Tournament, UpdateData, UpdateError};
 
 pub use buffers::{NewRows, Reservoir};
 pub use lineage::{lineage_for, tournament_seed};
-pub use probation::{probation_count, probation_holds, Probation};
+pub use probation::{probation_count, probation_holds, rollback_reason, Probation};
 pub use promote::{
     leaderboard_of, log_candidates, promote_version, train_first_version, Promotion,
 };

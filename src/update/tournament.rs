@@ -5,9 +5,10 @@ use crate::config::{Metric, Policy, StrategyName};
 use crate::model::{Classifier, Dataset, Mlp, ModelError, Scores};
 
 use super::candidate::{score_on, Candidate};
+use super::evidence::RowResults;
 use super::holdout::split_holdout;
 use super::jobs::run_candidates;
-use super::promotion::pick_winner;
+use super::promotion::{pick_winner, Champion, PromotionRule};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
@@ -37,6 +38,8 @@ pub struct Tournament {
     pub holdout_rows: usize,
     pub metric: Metric,
     pub live: Scores,
+    /// The live model's result on each holdout row.
+    pub live_per_row: RowResults,
     pub candidates: Vec<Candidate>,
     /// Index into `candidates` of the promoted one.
     pub winner: Option<usize>,
@@ -45,8 +48,10 @@ pub struct Tournament {
 }
 
 /// Trains every strategy, scores each and the live model on the same
-/// holdout, and picks the winner: the best on `update.metric` that beats
-/// the live model by more than `update.min_improvement`.
+/// holdout, and picks the winner by the promotion rule (see
+/// `promotion.rs`): paired with the live model on the holdout rows, it
+/// beats it by more than `update.min_improvement` with
+/// `update.confidence`.
 pub fn run_tournament(
     policy: &Policy,
     live: &Classifier,
@@ -61,7 +66,7 @@ pub fn run_tournament(
             required: policy.update.min_holdout_rows,
         });
     }
-    let live_scores = score_on(live, &holdout).map_err(UpdateError::Live)?;
+    let (live_scores, live_per_row) = score_on(live, &holdout).map_err(UpdateError::Live)?;
     let candidates = run_candidates(
         policy,
         live,
@@ -76,10 +81,15 @@ pub fn run_tournament(
     let metric = policy.update.metric;
     let (winner, decision) = pick_winner(
         &candidates,
-        &live_scores,
-        metric,
-        policy.update.min_improvement,
-        holdout.len(),
+        Champion {
+            scores: &live_scores,
+            per_row: &live_per_row,
+        },
+        PromotionRule {
+            metric,
+            margin: policy.update.min_improvement,
+            confidence: policy.update.confidence,
+        },
     );
     Ok(Tournament {
         train_rows: new_train.len(),
@@ -87,6 +97,7 @@ pub fn run_tournament(
         holdout_rows: holdout.len(),
         metric,
         live: live_scores,
+        live_per_row,
         candidates,
         winner,
         decision,

@@ -2,8 +2,10 @@
 //! temp dirs, and waiting on the daemon's status file.
 #![allow(dead_code)]
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_driftd");
@@ -133,4 +135,50 @@ pub fn gen_reference(dir: &Path) {
 pub fn manifest(root: &Path) -> Option<serde_json::Value> {
     let m = driftd::ingest::Manifest::load(&root.join("state/manifest.json")).ok()?;
     (m.next_seq > 0).then(|| serde_json::to_value(&m).expect("manifest serializes"))
+}
+
+/// stderr of a running daemon, collected by a thread.
+pub struct Logs(Arc<Mutex<String>>);
+
+impl Logs {
+    pub fn collect(child: &mut Child) -> Logs {
+        let buf = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = buf.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut b = sink.lock().unwrap();
+                b.push_str(&line);
+                b.push('\n');
+            }
+        });
+        Logs(buf)
+    }
+
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) for `n` lines containing every one of `parts`.
+    pub fn wait_for(&self, parts: &[&str], n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found: Vec<String> = self
+                .text()
+                .lines()
+                .filter(|l| parts.iter().all(|p| l.contains(p)))
+                .map(String::from)
+                .collect();
+            if found.len() >= n {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {n} log lines with {parts:?}; logs:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }

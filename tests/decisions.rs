@@ -1,0 +1,188 @@
+//! Regression tests of issue 18's decision failures, on the real binary and
+//! the shipped `config/policy.toml` (only paths and columns set):
+//!
+//! - stuck after a rollback: on Agrawal's gradual drift, an update taken
+//!   mid-transition was rolled back on rows the two versions never shared,
+//!   and version 1 then stayed live at a coin flip for the rest of the
+//!   stream;
+//! - blind to a model that is already bad: a daemon started (or restarted)
+//!   on a degraded live version learned the degraded error rate as normal
+//!   and raised nothing.
+#![forbid(unsafe_code)]
+
+mod common;
+use common::*;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The shipped policy with the data directory, columns and state paths of
+/// a test.
+fn shipped_policy(root: &Path, data: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/policy.toml");
+    let text = std::fs::read_to_string(source).unwrap();
+    let mut doc: toml::Table = text.parse().unwrap();
+    let data_table = doc["data"].as_table_mut().unwrap();
+    data_table.insert("dir".into(), data.display().to_string().into());
+    data_table.insert("features".into(), "f*".into());
+    data_table.insert("timestamp".into(), "ts".into());
+    data_table.insert("poll_interval_ms".into(), 20.into());
+    for (section, dir) in [("registry", "models"), ("state", "state")] {
+        let t = doc
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+        t.as_table_mut()
+            .unwrap()
+            .insert("dir".into(), root.join(dir).display().to_string().into());
+    }
+    let path = root.join("policy.toml");
+    std::fs::write(&path, toml::to_string(&doc).unwrap()).unwrap();
+    path
+}
+
+/// `gen-data drift` into `dir`: files of 1,000 rows, a row a minute.
+fn generate(dir: &Path, generator: &str, drift: &str, rows: usize, drifts: usize, seed: u64) {
+    let o = driftd(&[
+        "gen-data",
+        "drift",
+        "--out",
+        dir.to_str().unwrap(),
+        "--generator",
+        generator,
+        "--drift",
+        drift,
+        "--rows",
+        &rows.to_string(),
+        "--drifts",
+        &drifts.to_string(),
+        "--width",
+        "2500",
+        "--rows-per-file",
+        "1000",
+        "--seconds-per-row",
+        "60",
+        "--start",
+        "1767225600",
+        "--seed",
+        &seed.to_string(),
+    ]);
+    assert!(o.status.success(), "gen-data drift: {}", stderr(&o));
+}
+
+/// Accuracy of a run over its windows from global row `from` on.
+fn accuracy_from(run: &serde_json::Value, from: u64) -> f64 {
+    let (scored, correct) = run["windows"]
+        .as_array()
+        .expect("windows in the JSON")
+        .iter()
+        .filter(|w| w["first_row"].as_u64().unwrap() >= from)
+        .fold((0.0, 0.0), |(s, c), w| {
+            let rows = w["rows_scored"].as_f64().unwrap();
+            (s + rows, c + rows * w["accuracy"].as_f64().unwrap_or(0.0))
+        });
+    assert!(scored > 0.0, "no window from row {from}");
+    correct / scored
+}
+
+fn run_named<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run"] == name)
+        .unwrap_or_else(|| panic!("no run {name}"))
+}
+
+/// The issue's stream: Agrawal's functions with gradual drift (width
+/// 2,500). After the drift the model must learn the new concept and stay
+/// there, whatever the probation decided on the way.
+#[test]
+fn a_gradual_drift_with_updates_mid_transition_is_learnt_not_stuck() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let data = root.join("history");
+    generate(&data, "agrawal", "gradual", 30_000, 1, 1);
+    let policy = shipped_policy(root, &data);
+    let json = root.join("report.json");
+    let o = Command::new(BIN)
+        .args(["backtest", "--config"])
+        .arg(&policy)
+        .arg("--json")
+        .arg(&json)
+        .args(["--window-rows", "1000"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "backtest: {}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let policy_run = run_named(&report, "policy");
+    let never = run_named(&report, "never_update");
+    // The drift is centred on row 15,000; its last third is the new concept.
+    let (ours, theirs) = (
+        accuracy_from(policy_run, 20_000),
+        accuracy_from(never, 20_000),
+    );
+    let text = stdout(&o);
+    assert!(
+        ours > 0.85 && ours > theirs + 0.15,
+        "after the drift the policy scored {ours:.3}, never updating {theirs:.3}:\n{text}"
+    );
+    // Whatever was rolled back, the version live at the end is not version 1.
+    let versions = policy_run["versions"].as_array().unwrap();
+    let last = versions.last().unwrap();
+    assert_ne!(last["version"], 1, "{text}");
+}
+
+/// A daemon restarted on a live version that is already bad notices it:
+/// the shipped detectors compare with the version's own baseline, so the
+/// degraded rows raise a drift alert and an update, though an adaptive
+/// detector started on them alone sees no change.
+#[test]
+fn a_restart_on_a_degraded_model_raises_an_alert_and_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let all = root.join("generated");
+    // Concept A up to row 4,000, concept B after (abrupt).
+    generate(&all, "agrawal", "abrupt", 8_000, 1, 3);
+    let incoming = root.join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&all)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 8);
+    let policy = shipped_policy(root, &incoming);
+    let link = |f: &PathBuf| std::fs::rename(f, incoming.join(f.file_name().unwrap())).unwrap();
+
+    // First life: version 1 learns concept A from the first file.
+    link(&files[0]);
+    let mut first = spawn_daemon(&policy);
+    let logs = Logs::collect(&mut first);
+    logs.wait_for(&["\"event\":\"file_ingested\""], 1);
+    wait_status(root, "version 1 live", |s| s["live_version"] == 1);
+    signal(&first, "TERM");
+    assert!(first.wait().unwrap().success(), "{}", logs.text());
+
+    // Second life: only concept B arrives. The detectors start empty.
+    for f in &files[4..] {
+        link(f);
+    }
+    let mut second = spawn_daemon(&policy);
+    let logs = Logs::collect(&mut second);
+    let alerts = logs.wait_for(
+        &["\"event\":\"drift_alert\"", "\"detector\":\"threshold\""],
+        1,
+    );
+    let updates = logs.wait_for(
+        &["\"event\":\"update_started\"", "\"trigger\":\"drift\""],
+        1,
+    );
+    signal(&second, "TERM");
+    let _ = second.wait();
+    assert!(alerts[0].contains("\"live_version\":1"), "{}", alerts[0]);
+    assert!(
+        updates[0].contains("\"trigger\":\"drift\""),
+        "{}",
+        updates[0]
+    );
+}
