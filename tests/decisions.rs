@@ -101,12 +101,16 @@ fn a_gradual_drift_with_updates_mid_transition_is_learnt_not_stuck() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let data = root.join("history");
-    generate(&data, "agrawal", "gradual", 30_000, 1, 1);
+    // Seed 2 switches to a function version 1 scores at a coin flip (0.50
+    // from row 20,000 on without updates).
+    generate(&data, "agrawal", "gradual", 30_000, 1, 2);
     let policy = shipped_policy(root, &data);
     let json = root.join("report.json");
     let o = Command::new(BIN)
         .args(["backtest", "--config"])
         .arg(&policy)
+        .arg("--data")
+        .arg(&data)
         .arg("--json")
         .arg(&json)
         .args(["--window-rows", "1000"])
