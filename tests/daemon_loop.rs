@@ -197,13 +197,14 @@ async fn a_promotion_that_scores_worse_live_is_rolled_back() {
     );
     let mut p = p;
     p.monitor.detectors.clear();
-    // 1500 rows of one concept, then 1000 of a drifted one, staged outside
-    // the data directory and moved in a few files at a time.
+    // 500 rows of concept A (version 1's), then 2000 of concept B, staged
+    // outside the data directory and moved in a few files at a time; then
+    // 1000 more rows of concept A.
     let staging = dir.path().join("staging");
     let spec = synth::StreamSpec {
         rows: 2500,
         concept: synth::ClassificationSpec::reference(31),
-        drift_at: vec![1500],
+        drift_at: vec![500],
         drift_width: 0,
         drift_magnitude: 1.0,
         rows_per_file: 250,
@@ -211,6 +212,14 @@ async fn a_promotion_that_scores_worse_live_is_rolled_back() {
         seed: 31,
     };
     let files = synth::write_stream(&staging, &spec).unwrap();
+    let back = synth::StreamSpec {
+        rows: 1000,
+        drift_at: vec![],
+        seed: 32,
+        ..spec
+    };
+    let staging_back = dir.path().join("staging-back");
+    let files_back = synth::write_stream(&staging_back, &back).unwrap();
     let incoming = p.data.dir.clone();
     let registry_dir = p.registry.dir.clone();
     let feed = |range: std::ops::Range<usize>| {
@@ -218,12 +227,15 @@ async fn a_promotion_that_scores_worse_live_is_rolled_back() {
             std::fs::rename(f, incoming.join(f.file_name().unwrap())).unwrap();
         }
     };
-    feed(0..6);
+    feed(0..2);
     let mut d = start(p);
-    wait(&mut d.status, "version 1 and 1500 rows", |s| {
-        s.live_version == Some(1) && s.rows_ingested == 1500
+    wait(&mut d.status, "version 1 and 500 rows", |s| {
+        s.live_version == Some(1) && s.rows_ingested == 500
     })
     .await;
+    // Version 2 is made on the rows of concept B.
+    feed(2..10);
+    wait(&mut d.status, "2500 rows", |s| s.rows_ingested == 2500).await;
     d.triggers.send(Trigger::Manual).await.unwrap();
     let s = wait(&mut d.status, "the update", |s| {
         !s.updates.is_empty() && !s.update_running
@@ -243,9 +255,12 @@ async fn a_promotion_that_scores_worse_live_is_rolled_back() {
         .strategy
         .clone();
 
-    // The concept changes right after the promotion: version 2's first 500
-    // rows score far below version 1's rolling accuracy before it.
-    feed(6..10);
+    // Concept A comes back right after the promotion: on version 2's
+    // probation rows version 1, which scores them too, is far more accurate.
+    for (i, f) in files_back.iter().enumerate() {
+        let name = format!("part-{:06}.parquet", 10 + i);
+        std::fs::rename(f, incoming.join(name)).unwrap();
+    }
     let s = wait(&mut d.status, "the rollback", |s| s.rollbacks == 1).await;
     assert_eq!(s.live_version, Some(1));
     let history = std::fs::read_to_string(registry_dir.join("history.jsonl")).unwrap();
