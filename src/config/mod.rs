@@ -38,7 +38,7 @@ pub use glob::glob_match;
 pub use model::{Activation, Init, ModelConfig};
 pub use monitor::{InputDriftConfig, MonitorConfig};
 pub use policy::Policy;
-pub use schedule::{parse_cron, ScheduleConfig};
+pub use schedule::{parse_cron, CronError, ScheduleConfig};
 pub use service::{LogConfig, MetricsConfig, RegistryConfig, ServiceConfig, StateConfig};
 pub use strategy_name::StrategyName;
 pub use training::{EarlyStopping, OptimizerKind, TrainingConfig};

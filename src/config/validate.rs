@@ -286,7 +286,7 @@ impl Policy {
     /// `[schedule]`.
     fn check_schedule(&self, err: &mut impl FnMut(&str, String)) {
         if let Err(e) = super::parse_cron(&self.schedule.cron) {
-            err("schedule.cron", e);
+            err("schedule.cron", e.to_string());
         }
         if self.schedule.timezone.parse::<chrono_tz::Tz>().is_err() {
             err(

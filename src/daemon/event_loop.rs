@@ -11,6 +11,7 @@ use tracing::{error, info, warn};
 
 use super::service::{self, Reload};
 use super::state::Daemon;
+use super::updates::TournamentError;
 use super::{Clock, DaemonError, Status, Trigger};
 use crate::config::Policy;
 use crate::ingest::probe;
@@ -106,7 +107,7 @@ pub async fn run_with(
             result = async { (&mut d.running.as_mut().expect("guarded").result).await },
                 if d.running.is_some() => {
                 let running = d.running.take().expect("guarded");
-                d.finish_update(running, result.unwrap_or_else(|_| Err("the update panicked".into()))).await;
+                d.finish_update(running, result.unwrap_or(Err(TournamentError::Panicked))).await;
             }
         }
         if std::mem::take(&mut d.rewatch) {

@@ -319,9 +319,31 @@ impl Daemon {
 async fn off_thread<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, FileProblem> + Send + 'static,
 ) -> Result<T, FileProblem> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(FileProblem::Unreadable(format!(
-            "the reader task failed: {e}"
-        )))
-    })
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(FileProblem::ReaderTaskFailed(e.into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader task that panics quarantines the file with the join error
+    /// as its cause; the message keeps the manifest's wording.
+    #[tokio::test]
+    async fn a_failed_reader_task_names_its_cause() {
+        let problem = off_thread(|| -> Result<(), FileProblem> { panic!("boom in a reader") })
+            .await
+            .unwrap_err();
+        let FileProblem::ReaderTaskFailed(cause) = &problem else {
+            panic!("{problem:?}");
+        };
+        assert!(cause.get().is_panic(), "{cause}");
+        let text = problem.to_string();
+        assert!(
+            text.starts_with("cannot read the file: the reader task failed: task ")
+                && text.contains("panicked"),
+            "{text}"
+        );
+    }
 }

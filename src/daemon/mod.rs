@@ -55,7 +55,7 @@ pub enum DaemonError {
     #[error(transparent)]
     Lock(#[from] crate::registry::lock::LockError),
     #[error("schedule: {0}")]
-    Schedule(String),
+    Schedule(#[source] schedule::ScheduleError),
     #[error(transparent)]
     Worker(#[from] crate::worker::WorkerError),
     #[error("cannot start a libtorch thread: {0}")]

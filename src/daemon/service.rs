@@ -13,6 +13,7 @@ use tracing::{error, info, warn};
 use crate::config::{ConfigError, Policy};
 use crate::sd_notify::{Notifier, NotifyError};
 
+use super::updates::TournamentError;
 use super::{Daemon, Pending, Status, TriggerKind};
 
 /// A policy re-read on SIGHUP: valid, or every problem found in it.
@@ -312,7 +313,7 @@ impl Daemon {
         );
         match tokio::time::timeout(grace, &mut running.result).await {
             Ok(result) => {
-                let result = result.unwrap_or_else(|_| Err("the update panicked".into()));
+                let result = result.unwrap_or(Err(TournamentError::Panicked));
                 self.finish_update(running, result).await;
             }
             Err(_) => {

@@ -10,11 +10,27 @@ use super::{DaemonError, Pending, Probation, TriggerKind, UpdateSummary};
 use crate::input_drift::InputProfile;
 use crate::model::{self, Classifier, Dataset};
 use crate::registry::{CandidateScore, DataSummary};
-use crate::update::{self, StrategyName, Tournament, UpdateData};
+use crate::update::{self, StrategyName, Tournament, UpdateData, UpdateError};
 use crate::update::{consume_trained, strategies_for, update_rows, UpdateRows};
 use crate::update::{
     leaderboard_of, log_candidates, promote_version, train_first_version, Promotion,
 };
+
+/// Why an update the trainer ran has no leaderboard.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum TournamentError {
+    /// The tournament itself refused (too few holdout rows, the live
+    /// model cannot be scored).
+    #[error(transparent)]
+    Update(#[from] UpdateError),
+    /// The trainer's job ended without a result: it panicked (caught on
+    /// the trainer thread, which keeps serving) or the thread is gone.
+    #[error("the update panicked")]
+    Panicked,
+}
+
+/// What the trainer sends back for an update.
+pub(super) type TournamentResult = Result<(Tournament, InputProfile), TournamentError>;
 
 /// The update the trainer is running.
 pub(super) struct RunningUpdate {
@@ -25,7 +41,7 @@ pub(super) struct RunningUpdate {
     pub(super) last_seq: u64,
     pub(super) started: std::time::Instant,
     pub(super) started_at: chrono::DateTime<Utc>,
-    pub(super) result: oneshot::Receiver<Result<(Tournament, InputProfile), String>>,
+    pub(super) result: oneshot::Receiver<TournamentResult>,
     /// Set to stop the trainer at its next batch (shutdown).
     pub(super) cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -129,8 +145,7 @@ impl Daemon {
         let job = self.trainer.submit(move |_| {
             model::with_cancel(flag, || {
                 let tournament =
-                    update::run_tournament(&policy, &live_model, &data, &strategies, seed)
-                        .map_err(|e| e.to_string())?;
+                    update::run_tournament(&policy, &live_model, &data, &strategies, seed)?;
                 // The new version is judged on the new rows: they are what
                 // its inputs should look like.
                 Ok((tournament, InputProfile::from_dataset(&data.new, &names)))
@@ -165,11 +180,7 @@ impl Daemon {
             .unwrap_or_default()
     }
 
-    pub(super) async fn finish_update(
-        &mut self,
-        running: RunningUpdate,
-        result: Result<(Tournament, InputProfile), String>,
-    ) {
+    pub(super) async fn finish_update(&mut self, running: RunningUpdate, result: TournamentResult) {
         self.status.update_running = false;
         self.last_update_end = Some(tokio::time::Instant::now());
         let seconds = running.started.elapsed().as_secs_f64();
@@ -408,5 +419,23 @@ impl Daemon {
         let version = meta.version;
         self.install_live(meta, model).await;
         Ok(version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages the `update_rejected` event and the status's
+    /// `failed: ...` decision carry.
+    #[test]
+    fn a_tournament_error_reads_as_before() {
+        assert_eq!(TournamentError::Panicked.to_string(), "the update panicked");
+        let short = UpdateError::NotEnoughHoldout {
+            available: 3,
+            required: 50,
+        };
+        let text = short.to_string();
+        assert_eq!(TournamentError::from(short).to_string(), text);
     }
 }

@@ -13,10 +13,11 @@ pub enum FileProblem {
     /// Opening or reading the file failed (other than its vanishing).
     #[error("cannot read the file: {0}")]
     Io(#[source] SharedError<io::Error>),
-    /// The file could not be read, for a reason given as text (a reader
-    /// task that failed).
-    #[error("cannot read the file: {0}")]
-    Unreadable(String),
+    /// The blocking task reading the file failed: it panicked (outside the
+    /// Parquet reader's own catch, see [`FileProblem::ReaderPanicked`]) or
+    /// was cancelled.
+    #[error("cannot read the file: the reader task failed: {0}")]
+    ReaderTaskFailed(#[source] SharedError<tokio::task::JoinError>),
     #[error("the file vanished while it was being read")]
     Vanished,
     #[error(

@@ -9,9 +9,9 @@
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
-use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
-use crate::config::{parse_cron, ScheduleConfig};
+use crate::config::{parse_cron, CronError, ScheduleConfig};
 use crate::status::Trigger;
 
 /// The next time the schedule fires after `after`.
@@ -129,6 +129,36 @@ pub fn missed_fire(
     (previous > last_fire).then_some(previous)
 }
 
+/// Why the schedule cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("unknown time zone {0:?}")]
+    UnknownTimeZone(String),
+    #[error(transparent)]
+    Cron(#[from] CronError),
+    /// tokio-cron-scheduler failed at `step`; its messages are bare variant
+    /// names (`CantInit`, `CantAdd`), hence the step.
+    #[error("cannot {step} (tokio-cron-scheduler: {source})")]
+    Scheduler {
+        step: &'static str,
+        #[source]
+        source: JobSchedulerError,
+    },
+}
+
+/// Names the step of starting the cron scheduler that failed.
+fn at_step(step: &'static str) -> impl FnOnce(JobSchedulerError) -> ScheduleError {
+    move |source| ScheduleError::Scheduler { step, source }
+}
+
+/// The time zone of `config`.
+fn time_zone(config: &ScheduleConfig) -> Result<chrono_tz::Tz, ScheduleError> {
+    config
+        .timezone
+        .parse()
+        .map_err(|_| ScheduleError::UnknownTimeZone(config.timezone.clone()))
+}
+
 /// A running schedule; dropping it does not stop it, [`Scheduler::stop`]
 /// does.
 pub enum Scheduler {
@@ -152,14 +182,11 @@ pub async fn start(
     config: &ScheduleConfig,
     clock: &Clock,
     triggers: mpsc::Sender<Trigger>,
-) -> Result<Scheduler, String> {
+) -> Result<Scheduler, ScheduleError> {
     match clock {
         Clock::System => start_cron(config, triggers).await.map(Scheduler::Cron),
         Clock::Paused { .. } => {
-            config
-                .timezone
-                .parse::<chrono_tz::Tz>()
-                .map_err(|_| format!("unknown time zone {:?}", config.timezone))?;
+            time_zone(config)?;
             parse_cron(&config.cron)?;
             let (config, clock) = (config.clone(), clock.clone());
             Ok(Scheduler::OnClock(tokio::spawn(async move {
@@ -178,13 +205,12 @@ pub async fn start(
 async fn start_cron(
     config: &ScheduleConfig,
     triggers: mpsc::Sender<Trigger>,
-) -> Result<JobScheduler, String> {
-    let tz: chrono_tz::Tz = config
-        .timezone
-        .parse()
-        .map_err(|_| format!("unknown time zone {:?}", config.timezone))?;
+) -> Result<JobScheduler, ScheduleError> {
+    let tz = time_zone(config)?;
     parse_cron(&config.cron)?;
-    let scheduler = JobScheduler::new().await.map_err(|e| e.to_string())?;
+    let scheduler = JobScheduler::new()
+        .await
+        .map_err(at_step("create the job scheduler"))?;
     let job = Job::new_async_tz(config.cron.as_str(), tz, move |_id, _lock| {
         let triggers = triggers.clone();
         Box::pin(async move {
@@ -192,9 +218,15 @@ async fn start_cron(
             let _ = triggers.try_send(Trigger::Schedule);
         })
     })
-    .map_err(|e| e.to_string())?;
-    scheduler.add(job).await.map_err(|e| e.to_string())?;
-    scheduler.start().await.map_err(|e| e.to_string())?;
+    .map_err(at_step("create the cron job"))?;
+    scheduler
+        .add(job)
+        .await
+        .map_err(at_step("add the cron job to the scheduler"))?;
+    scheduler
+        .start()
+        .await
+        .map_err(at_step("start the job scheduler"))?;
     Ok(scheduler)
 }
 
@@ -243,9 +275,32 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn an_unknown_time_zone_is_named() {
+        let cfg = ScheduleConfig {
+            timezone: "Mars/Olympus".into(),
+            ..ScheduleConfig::default()
+        };
+        let clock = Clock::starting_at(Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap());
+        let (tx, _rx) = mpsc::channel(1);
+        let Err(e) = start(&cfg, &clock, tx).await else {
+            panic!("a schedule in an unknown time zone started");
+        };
+        assert!(matches!(e, ScheduleError::UnknownTimeZone(_)), "{e:?}");
+        assert_eq!(e.to_string(), "unknown time zone \"Mars/Olympus\"");
+    }
+
     #[test]
     fn bad_expressions_say_why() {
-        assert!(parse_cron("0 3 * * Mon").unwrap_err().contains("5 fields"));
-        assert!(parse_cron("0 0 25 * * Mon").is_err());
+        let short = parse_cron("0 3 * * Mon").unwrap_err();
+        assert!(matches!(short, CronError::FieldCount { fields: 5, .. }));
+        assert!(short.to_string().contains("5 fields"), "{short}");
+        let bad = parse_cron("0 0 25 * * Mon").unwrap_err();
+        assert!(matches!(bad, CronError::Invalid { .. }));
+        assert!(
+            bad.to_string()
+                .starts_with("invalid cron expression \"0 0 25 * * Mon\": "),
+            "{bad}"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! One candidate: built, scored on the holdout, and (for fine-tuning
 //! strategies with `update.fine_tune.lr_grid`) the best rate of the grid.
 
+use std::sync::Arc;
+
 use crate::config::{GraftData, Policy, StrategyName};
 use crate::model::{self, Classifier, Dataset, Mlp, ModelError, Scores, TrainReport};
 
@@ -13,8 +15,33 @@ use super::strategies::build_candidate;
 #[derive(Debug)]
 pub struct Candidate {
     pub strategy: StrategyName,
-    pub outcome: Result<Built, String>,
+    pub outcome: Result<Built, CandidateError>,
     pub seconds: f64,
+}
+
+/// Why a candidate was dropped from the tournament. The model error is
+/// shared: candidates built on one fresh model (`refit_new` and
+/// `ensemble_new`, say) fail with the same training error.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CandidateError {
+    /// Building it (training, fine-tuning, grafting, the shared fresh
+    /// model) failed; divergence included, which the model error names.
+    #[error("{0}")]
+    Training(#[source] Arc<ModelError>),
+    /// Scoring it on the holdout failed; a non-finite score counts as
+    /// divergence (see [`score_on`]).
+    #[error("scoring the candidate on the holdout failed: {0}")]
+    Scoring(#[source] Arc<ModelError>),
+}
+
+impl CandidateError {
+    pub fn training(e: ModelError) -> Self {
+        CandidateError::Training(Arc::new(e))
+    }
+
+    pub fn scoring(e: ModelError) -> Self {
+        CandidateError::Scoring(Arc::new(e))
+    }
 }
 
 /// A trained candidate and how it was made.
@@ -78,7 +105,7 @@ pub fn run_candidate(
     seed: u64,
     search_lr: bool,
     fresh: Option<&(Mlp, TrainReport)>,
-) -> Result<Built, ModelError> {
+) -> Result<Built, CandidateError> {
     let grid = &policy.update.fine_tune.lr_grid;
     let rates: Vec<f64> = if search_lr && strategy.is_fine_tuning() && !grid.is_empty() {
         grid.clone()
@@ -92,8 +119,12 @@ pub fn run_candidate(
         match build_candidate(
             strategy, policy, live, lineage, old, new_train, lr, seed, fresh,
         )
-        .and_then(|(m, r)| score_on(&m, holdout).map(|(s, rows)| (m, s, rows, r)))
-        {
+        .map_err(CandidateError::training)
+        .and_then(|(m, r)| {
+            score_on(&m, holdout)
+                .map(|(s, rows)| (m, s, rows, r))
+                .map_err(CandidateError::scoring)
+        }) {
             Ok((model, scores, per_row, report)) => {
                 tried.push((lr, scores));
                 let better = best.as_ref().is_none_or(|b| {
@@ -134,6 +165,27 @@ mod tests {
     use super::*;
     use crate::update::split_holdout;
     use crate::update::test_fixtures::{live, policy, rows};
+
+    /// A failed training reads as the model error did; a failed scoring
+    /// says it was the scoring.
+    #[test]
+    fn a_candidate_error_says_what_failed() {
+        let diverged = || ModelError::Diverged {
+            epoch: 3,
+            loss: f64::NAN,
+        };
+        assert_eq!(
+            CandidateError::training(diverged()).to_string(),
+            "training diverged at epoch 3: loss is NaN"
+        );
+        assert_eq!(
+            CandidateError::scoring(diverged()).to_string(),
+            "scoring the candidate on the holdout failed: training diverged at epoch 3: loss is NaN"
+        );
+        let e = CandidateError::training(ModelError::NoRows);
+        let source = std::error::Error::source(&e).expect("the model error is the source");
+        assert_eq!(source.to_string(), "no rows to train on");
+    }
 
     #[test]
     fn lr_search_keeps_the_best_rate_and_records_all() {

@@ -2,12 +2,13 @@
 //! fresh model is trained once), longest first, on as many threads as the
 //! cores allow.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::{Policy, StrategyName};
 use crate::model::{self, Classifier, Dataset, Mlp};
 
-use super::candidate::{rows_for, run_candidate, Candidate};
+use super::candidate::{rows_for, run_candidate, Candidate, CandidateError};
 use super::strategies::fit_fresh_for;
 
 /// How many trainings of a tournament run at once: as many as the cores
@@ -68,14 +69,14 @@ pub fn run_candidates(
         let started = Instant::now();
         let fresh = strategies[job[0]]
             .fresh_rows()
-            .map(|rows| fit_fresh_for(rows, policy, old, new_train, seed));
+            .map(|rows| fit_fresh_for(rows, policy, old, new_train, seed).map_err(Arc::new));
         let trained = started.elapsed().as_secs_f64();
         job.iter()
             .map(|&i| {
                 let strategy = strategies[i];
                 let started = Instant::now();
                 let outcome = match &fresh {
-                    Some(Err(e)) => Err(e.to_string()),
+                    Some(Err(e)) => Err(CandidateError::Training(Arc::clone(e))),
                     Some(Ok(f)) => run_candidate(
                         strategy,
                         policy,
@@ -87,13 +88,11 @@ pub fn run_candidates(
                         seed,
                         search_lr,
                         Some(f),
-                    )
-                    .map_err(|e| e.to_string()),
+                    ),
                     None => run_candidate(
                         strategy, policy, live, lineage, old, new_train, holdout, seed, search_lr,
                         None,
-                    )
-                    .map_err(|e| e.to_string()),
+                    ),
                 };
                 let seconds = started.elapsed().as_secs_f64() + trained;
                 (

@@ -36,7 +36,7 @@ mod tournament;
 /// this module; re-exported so `crate::update::StrategyName` keeps working.
 pub use crate::config::StrategyName;
 
-pub use candidate::{run_candidate, score_on, Built, Candidate};
+pub use candidate::{run_candidate, score_on, Built, Candidate, CandidateError};
 pub use evidence::{PairedDifference, RowResults};
 pub use holdout::split_holdout;
 pub use jobs::{concurrent_trainings, run_candidates};

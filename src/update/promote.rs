@@ -60,7 +60,7 @@ pub fn leaderboard_of(t: &Tournament) -> Vec<CandidateScore> {
                 train_rows: built.map_or(0, |b| b.train_rows),
                 learning_rate: built.and_then(|b| b.learning_rate),
                 lr_search: built.map(|b| b.lr_search.clone()).unwrap_or_default(),
-                error: c.outcome.as_ref().err().cloned(),
+                error: c.outcome.as_ref().err().map(ToString::to_string),
                 promoted: t.winner == Some(i),
             }
         })

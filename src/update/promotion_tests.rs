@@ -1,5 +1,6 @@
 use super::*;
-use crate::update::candidate::Built;
+use crate::model::ModelError;
+use crate::update::candidate::{Built, CandidateError};
 use crate::update::test_fixtures::{live, policy, rows};
 
 /// A candidate whose holdout rows are `correct` (log loss 0.1 on a right
@@ -169,7 +170,10 @@ fn none_and_failed_candidates_never_win() {
     let none = candidate(StrategyName::None, &pattern(200, |_| false), 0.0);
     let failed = Candidate {
         strategy: StrategyName::RefitAll,
-        outcome: Err("diverged".into()),
+        outcome: Err(CandidateError::training(ModelError::Diverged {
+            epoch: 3,
+            loss: f64::NAN,
+        })),
         seconds: 0.0,
     };
     let (winner, why) = pick(&[none, failed], &live_rows, 0.95);
