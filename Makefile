@@ -99,7 +99,7 @@ ON_LIVE_SYSTEM = [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]
 
 install:
 	@test -x "$(DRIFTD_BIN)" || { echo "no binary at $(DRIFTD_BIN): run 'make build' first (or set DRIFTD_BIN)"; exit 1; }
-	install -d -m 0755 "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(DOCDIR)/docs" \
+	install -d -m 0755 "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(DOCDIR)/docs" "$(DESTDIR)$(DOCDIR)/config" \
 	  "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(SYSUSERSDIR)" "$(DESTDIR)$(TMPFILESDIR)" \
 	  "$(DESTDIR)$(SYSCONFDIR)/driftd" "$(DESTDIR)$(STATEROOT)"
 	install -m 0755 "$(DRIFTD_BIN)" "$(DESTDIR)$(BINDIR)/driftd"
@@ -114,6 +114,8 @@ install:
 	install -m 0644 config/policy.toml "$(DESTDIR)$(DOCDIR)/policy.toml.example"
 	install -m 0644 README.md "$(DESTDIR)$(DOCDIR)/README.md"
 	install -m 0644 $(GUIDE) "$(DESTDIR)$(DOCDIR)/docs/"
+	@# The grid docs/tune.md links to, where the link leads.
+	install -m 0644 config/tune-grid.toml "$(DESTDIR)$(DOCDIR)/config/tune-grid.toml"
 	@# Never overwrite a policy: an edited one stays, the new example is beside it.
 	if [ -e "$(DESTDIR)$(POLICY)" ]; then \
 	  cmp -s config/policy.toml "$(DESTDIR)$(POLICY)" || \
@@ -137,13 +139,13 @@ uninstall:
 	  "$(DESTDIR)$(SYSUSERSDIR)/driftd.conf" "$(DESTDIR)$(TMPFILESDIR)/driftd.conf" \
 	  "$(DESTDIR)$(DOCDIR)/policy.toml.example" "$(DESTDIR)$(DOCDIR)/README.md"
 	@# Every page of the guide, also one an older checkout installed.
-	rm -f "$(DESTDIR)$(DOCDIR)/docs/"*.md
+	rm -f "$(DESTDIR)$(DOCDIR)/docs/"*.md "$(DESTDIR)$(DOCDIR)/config/tune-grid.toml"
 	@# The policy goes only if it is still the shipped example.
 	if [ -e "$(DESTDIR)$(POLICY)" ]; then \
 	  if cmp -s config/policy.toml "$(DESTDIR)$(POLICY)"; then rm -f "$(DESTDIR)$(POLICY)"; \
 	  else echo "kept your edited $(DESTDIR)$(POLICY)"; fi; fi
 	@# Empty directories go; the registry, the state and the data stay.
-	-rmdir "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(DOCDIR)/docs" "$(DESTDIR)$(DOCDIR)" \
+	-rmdir "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(DOCDIR)/docs" "$(DESTDIR)$(DOCDIR)/config" "$(DESTDIR)$(DOCDIR)" \
 	  "$(DESTDIR)$(SYSCONFDIR)/driftd" \
 	  "$(DESTDIR)$(STATEROOT)/incoming" "$(DESTDIR)$(STATEROOT)/models" \
 	  "$(DESTDIR)$(STATEROOT)/state" 2>/dev/null

@@ -188,6 +188,9 @@ fn demo_policy(root: &Path) -> Result<Policy> {
     // The weekly schedule would not fire during a demo; keep it out of the
     // story so the run is the same whatever the day.
     policy.schedule.enabled = false;
+    // The demo tells the drift story (alert, tournament, version 2); a
+    // continual update could learn the new concept first and take it over.
+    policy.update.every_rows = 0;
     Ok(policy)
 }
 
