@@ -149,7 +149,7 @@ fn the_table_has_every_point_the_chosen_one_and_a_verdict() {
 }
 
 #[test]
-fn the_choice_is_the_best_on_the_earlier_part_and_the_split_is_in_rows() {
+fn the_choice_is_better_on_the_earlier_part_and_the_split_is_in_rows() {
     let r = tuned();
     let s = &r.json["split"];
     let (boot, cut, end) = (
@@ -162,15 +162,14 @@ fn the_choice_is_the_best_on_the_earlier_part_and_the_split_is_in_rows() {
     let points = r.json["points"].as_array().unwrap();
     let chosen = r.json["chosen"].as_u64().unwrap() as usize;
     let earlier = |p: &serde_json::Value| p["earlier"]["correct"].as_u64().unwrap();
-    for (i, p) in points.iter().enumerate() {
+    for p in points {
         assert_eq!(p["earlier"]["rows_scored"].as_u64().unwrap(), cut - boot);
         assert_eq!(p["later"]["rows_scored"].as_u64().unwrap(), end - cut);
-        // Strictly better than the points before it, at least as good as the rest.
-        if i < chosen {
-            assert!(earlier(p) < earlier(&points[chosen]));
-        } else {
-            assert!(earlier(p) <= earlier(&points[chosen]));
-        }
+    }
+    // A point replaces the policy as given only when it is better on the
+    // earlier part (and beyond the noise: src/tune/choose.rs tests that).
+    if chosen > 0 {
+        assert!(earlier(&points[chosen]) > earlier(&points[0]));
     }
     let base = points[0]["later"]["accuracy"].as_f64().unwrap();
     let pick = points[chosen]["later"]["accuracy"].as_f64().unwrap();

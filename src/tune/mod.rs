@@ -28,7 +28,7 @@ mod report;
 mod split;
 mod write;
 
-pub use choose::choose;
+pub use choose::{choose, lead_over_base, Earlier};
 pub use grid::{Override, Point, DEFAULT_GRID};
 pub use overrides::TUNABLE_SECTIONS;
 pub use render::render;
@@ -179,11 +179,10 @@ pub fn run(options: &Options) -> Result<TuneReport, TuneError> {
     let never = session.replay(&base, Run::NeverUpdate, &mut progress)?;
     progress.finish();
 
-    let earlier: Vec<(u64, u64)> = runs
-        .iter()
-        .map(|r| split::tally(&r.outcomes, split.earlier()))
-        .collect();
-    let chosen = choose(&earlier);
+    let (chosen, leads) = choose(&Earlier {
+        outcomes: runs.iter().map(|r| r.outcomes.as_slice()).collect(),
+        rows: split.earlier(),
+    });
     let point_reports: Vec<PointReport> = runs
         .iter()
         .enumerate()
@@ -204,6 +203,7 @@ pub fn run(options: &Options) -> Result<TuneReport, TuneError> {
                     })
                     .unwrap_or_default(),
                 chosen: i == chosen,
+                earlier_lead: leads[i],
                 scores: Scores::of(run, &split),
             }
         })

@@ -68,21 +68,25 @@ pub fn render(r: &TuneReport) -> String {
     );
     let _ = writeln!(out);
     let chosen = &r.points[r.chosen];
-    let _ = writeln!(
-        out,
-        "chosen: point {} ({}), the best prequential accuracy on the earlier part{}",
-        r.chosen,
-        if r.chosen == 0 {
-            "the policy as given"
-        } else {
-            chosen.name.as_deref().unwrap_or("its overrides above")
-        },
-        if r.chosen == 0 {
-            " (ties go to it)"
-        } else {
-            ""
-        }
-    );
+    let _ = match chosen.earlier_lead.filter(|_| r.chosen > 0) {
+        Some(lead) => writeln!(
+            out,
+            "chosen: point {} ({}): it beat the policy as given on the earlier part by {:+.4} ± {:.4} \
+             in accuracy ({} blocks of {} rows; beyond the noise at 95% confidence over {} points), \
+             the best of the points that did",
+            r.chosen,
+            chosen.name.as_deref().unwrap_or("its overrides above"),
+            lead.difference,
+            lead.standard_error,
+            lead.rows,
+            super::choose::BLOCK_ROWS,
+            r.points.len() - 1
+        ),
+        None => writeln!(
+            out,
+            "chosen: point 0 (the policy as given): no grid point beat it beyond the noise on the earlier part"
+        ),
+    };
     let _ = writeln!(
         out,
         "wrote the chosen policy to {} ({:.1} s in all)",

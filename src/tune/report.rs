@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::split::{tally, Split};
 use crate::backtest::{DataReport, RunReport};
+use crate::update::evidence::PairedDifference;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TuneReport {
@@ -41,6 +42,11 @@ pub struct PointReport {
     pub name: Option<String>,
     pub overrides: Vec<OverrideRecord>,
     pub chosen: bool,
+    /// Its lead in accuracy over the policy as given on the earlier part,
+    /// by blocks of rows (`difference`, `standard_error`, `rows` = blocks);
+    /// absent for the policy as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier_lead: Option<PairedDifference>,
     #[serde(flatten)]
     pub scores: Scores,
 }
@@ -123,7 +129,7 @@ pub fn verdict(points: &[PointReport], chosen: usize) -> (String, Option<f64>, b
     let f = |a: Option<f64>| a.map_or("-".to_string(), |a| format!("{a:.4}"));
     let text = if chosen == 0 {
         format!(
-            "the policy as given was chosen (no grid point beat it on the earlier part); \
+            "the policy as given was chosen (no grid point beat it beyond the noise on the earlier part); \
              held-out later part: {}",
             f(base)
         )
