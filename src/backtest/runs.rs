@@ -55,18 +55,7 @@ pub fn run(policy: &Policy, options: &Options) -> Result<Report, BacktestError> 
         .prefix("driftd-backtest-")
         .tempdir()
         .map_err(BacktestError::Temp)?;
-    let mut policy = policy.clone();
-    policy.data.dir = options.data_dir.clone();
-    policy.state.dir = work.path().join("scan");
-    policy.data.settle_ms = 0;
-    policy.data.incomplete_after_ms = 0;
-    crate::fsutil::create_private_dir(&policy.state.dir).map_err(BacktestError::Temp)?;
-    let clock = match (&policy.data.timestamp, options.seconds_per_row) {
-        (_, Some(s)) => ReplayTime::RowsPerTime { seconds_per_row: s },
-        (Some(_), None) => ReplayTime::Timestamp,
-        (None, None) => ReplayTime::FileMtime,
-    };
-    tch::set_num_threads(policy.training.threads as i32);
+    let (policy, clock) = replay_setup(policy, options, work.path())?;
     let History {
         files: history,
         quarantined,
@@ -188,6 +177,30 @@ fn windows(outcomes: &[u8], window: usize) -> Vec<WindowAccuracy> {
             }
         })
         .collect()
+}
+
+/// The policy a replay runs under (the data directory of `options`, a scan
+/// state in `work`, files read as soon as they are whole) and its clock;
+/// sets libtorch's threads to the policy's. The backtest's runs and a tune
+/// session start the same way.
+pub(super) fn replay_setup(
+    policy: &Policy,
+    options: &Options,
+    work: &std::path::Path,
+) -> Result<(Policy, ReplayTime), BacktestError> {
+    let mut policy = policy.clone();
+    policy.data.dir = options.data_dir.clone();
+    policy.state.dir = work.join("scan");
+    policy.data.settle_ms = 0;
+    policy.data.incomplete_after_ms = 0;
+    crate::fsutil::create_private_dir(&policy.state.dir).map_err(BacktestError::Temp)?;
+    let clock = match (&policy.data.timestamp, options.seconds_per_row) {
+        (_, Some(s)) => ReplayTime::RowsPerTime { seconds_per_row: s },
+        (Some(_), None) => ReplayTime::Timestamp,
+        (None, None) => ReplayTime::FileMtime,
+    };
+    tch::set_num_threads(policy.training.threads as i32);
+    Ok((policy, clock))
 }
 
 #[cfg(test)]

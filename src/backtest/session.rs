@@ -9,6 +9,7 @@ use super::history::{load_history, time_of, HistoryFile};
 use super::initial::{train_initial, Initial};
 use super::replay::replay;
 use super::report::{DataReport, QuarantinedFile, RunReport};
+use super::runs::replay_setup;
 use super::{BacktestError, Options, ReplayTime, Run};
 use crate::config::Policy;
 use crate::progress::Progress;
@@ -36,18 +37,7 @@ impl Session {
             .prefix("driftd-tune-")
             .tempdir()
             .map_err(BacktestError::Temp)?;
-        let mut policy = policy.clone();
-        policy.data.dir = options.data_dir.clone();
-        policy.state.dir = work.path().join("scan");
-        policy.data.settle_ms = 0;
-        policy.data.incomplete_after_ms = 0;
-        crate::fsutil::create_private_dir(&policy.state.dir).map_err(BacktestError::Temp)?;
-        let clock = match (&policy.data.timestamp, options.seconds_per_row) {
-            (_, Some(s)) => ReplayTime::RowsPerTime { seconds_per_row: s },
-            (Some(_), None) => ReplayTime::Timestamp,
-            (None, None) => ReplayTime::FileMtime,
-        };
-        tch::set_num_threads(policy.training.threads as i32);
+        let (policy, clock) = replay_setup(policy, options, work.path())?;
         let loaded = load_history(&policy, clock).map_err(|e| match e {
             BacktestError::Ingest(e) => BacktestError::Data {
                 path: options.data_dir.clone(),
