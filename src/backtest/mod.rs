@@ -42,6 +42,7 @@ mod tournament;
 pub use chart::chart;
 pub use history::ReplayTime;
 pub use render::render;
+pub(crate) use replay::count;
 pub use report::{
     AlertRecord, Comparison, DataReport, QuarantinedFile, Report, RollbackRecord, RunReport,
     UpdateRecord, VersionRecord, WindowAccuracy,

@@ -247,7 +247,7 @@ impl Replay<'_> {
 }
 
 /// (scored, correct) over global rows `from..until`.
-pub(super) fn count(outcomes: &[u8], from: u64, until: u64) -> (u64, u64) {
+pub(crate) fn count(outcomes: &[u8], from: u64, until: u64) -> (u64, u64) {
     let until = (until as usize).min(outcomes.len());
     let from = (from as usize).min(until);
     outcomes[from..until]

@@ -86,15 +86,7 @@ impl Split {
 /// (scored, correct) over global rows `rows` of a run's per-row outcomes
 /// (1 right, 0 wrong, anything else not scored).
 pub fn tally(outcomes: &[u8], rows: Range<u64>) -> (u64, u64) {
-    let until = (rows.end as usize).min(outcomes.len());
-    let from = (rows.start as usize).min(until);
-    outcomes[from..until]
-        .iter()
-        .fold((0, 0), |(s, c), &o| match o {
-            1 => (s + 1, c + 1),
-            0 => (s + 1, c),
-            _ => (s, c),
-        })
+    crate::backtest::count(outcomes, rows.start, rows.end)
 }
 
 #[cfg(test)]
