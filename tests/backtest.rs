@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use common::{driftd, stderr, stdout, BIN};
+use common::{driftd, run_named, stderr, stdout, BIN};
 
 /// 8,000 rows, abrupt drifts at 3,000 and 5,500, one row a minute from
 /// 2026-01-01T00:00:00Z (a Thursday): the weekly schedule (Monday 03:00)
@@ -107,15 +107,6 @@ fn backtest() -> &'static Run {
             png,
         }
     })
-}
-
-fn run_named<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    json["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["run"] == name)
-        .unwrap_or_else(|| panic!("no run {name}"))
 }
 
 #[test]

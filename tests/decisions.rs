@@ -84,15 +84,6 @@ fn accuracy_from(run: &serde_json::Value, from: u64) -> f64 {
     correct / scored
 }
 
-fn run_named<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["run"] == name)
-        .unwrap_or_else(|| panic!("no run {name}"))
-}
-
 /// The stream: Agrawal's functions with gradual drift (width
 /// 2,500). After the drift the model must learn the new concept and stay
 /// there, whatever the probation decided on the way.

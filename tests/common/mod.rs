@@ -182,3 +182,14 @@ impl Logs {
         }
     }
 }
+
+/// The run called `name` (`policy`, `periodic_only`, `never_update`) of a
+/// backtest's JSON report.
+pub fn run_named<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run"] == name)
+        .unwrap_or_else(|| panic!("no run {name}"))
+}
