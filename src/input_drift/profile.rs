@@ -10,7 +10,7 @@ const QUANTILES: usize = 201;
 /// Deciles: the PSI bins.
 const PSI_BINS: usize = 10;
 /// Floor on a bin's share so an empty bin does not make PSI infinite.
-const PSI_FLOOR: f64 = 1e-4;
+pub(super) const PSI_FLOOR: f64 = 1e-4;
 
 /// The training distribution of one feature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +25,10 @@ pub struct FeatureProfile {
     pub bin_edges: Vec<f32>,
     /// Share of training rows in each bin (`bin_edges.len() + 1` entries).
     pub bin_shares: Vec<f64>,
+    /// Share of training rows at or below each of `quantiles` (exact where
+    /// values tie; empty in profiles written before it was stored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quantile_shares: Vec<f64>,
 }
 
 /// The training distribution of every feature of a version.
@@ -63,31 +67,6 @@ impl InputProfile {
             features,
         }
     }
-
-    /// Each feature of `recent` against its profile, in column order.
-    pub fn compare(&self, recent: &Dataset) -> Vec<FeatureDrift> {
-        self.features
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j < recent.width)
-            .map(|(j, profile)| {
-                let mut values: Vec<f32> = (0..recent.len())
-                    .map(|i| recent.row(i)[j])
-                    .filter(|v| v.is_finite())
-                    .collect();
-                values.sort_by(f32::total_cmp);
-                let psi = profile.psi(&values);
-                let d = profile.ks_statistic(&values);
-                let p = ks_p_value(d, self.rows as f64, values.len() as f64);
-                FeatureDrift {
-                    feature: profile.name.clone(),
-                    psi,
-                    ks_statistic: d,
-                    ks_p_value: p,
-                }
-            })
-            .collect()
-    }
 }
 
 impl FeatureProfile {
@@ -100,6 +79,7 @@ impl FeatureProfile {
                 quantiles: Vec::new(),
                 bin_edges: Vec::new(),
                 bin_shares: vec![1.0],
+                quantile_shares: Vec::new(),
             };
         }
         let n = sorted.len() as f64;
@@ -121,6 +101,10 @@ impl FeatureProfile {
             bin_edges.pop();
         }
         let bin_shares = bin_shares(&bin_edges, sorted);
+        let quantile_shares = quantiles
+            .iter()
+            .map(|&q| sorted.partition_point(|&v| v <= q) as f64 / n)
+            .collect();
         FeatureProfile {
             name,
             mean,
@@ -128,32 +112,28 @@ impl FeatureProfile {
             quantiles,
             bin_edges,
             bin_shares,
+            quantile_shares,
         }
     }
 
-    /// PSI of the recent (sorted) values against the training bins.
-    pub fn psi(&self, recent_sorted: &[f32]) -> f64 {
-        if recent_sorted.is_empty() || self.quantiles.is_empty() {
-            return 0.0;
+    /// The training share of values `<= x`: exact at a stored quantile
+    /// when the profile holds the shares, else interpolated.
+    pub(super) fn share_at_or_below(&self, x: f32) -> f64 {
+        let k = self.quantiles.partition_point(|&q| q <= x);
+        if k > 0 && self.quantiles[k - 1] == x {
+            if let Some(&share) = self.quantile_shares.get(k - 1) {
+                return share;
+            }
         }
-        let actual = bin_shares(&self.bin_edges, recent_sorted);
-        self.bin_shares
-            .iter()
-            .zip(&actual)
-            .map(|(&e, &a)| {
-                let (e, a) = (e.max(PSI_FLOOR), a.max(PSI_FLOOR));
-                (a - e) * (a / e).ln()
-            })
-            .sum()
+        self.interpolated_share(x)
     }
 
-    /// The training CDF at `x`: the share of values `<= x` (`inclusive`) or
-    /// `< x`, interpolated linearly between the stored quantiles.
-    fn cdf(&self, x: f32, inclusive: bool) -> f64 {
+    /// The training share of values `<= x`, interpolated linearly between
+    /// the stored quantiles (a tied value at the last of its quantiles).
+    fn interpolated_share(&self, x: f32) -> f64 {
         let q = &self.quantiles;
-        let below = |v: f32| if inclusive { v <= x } else { v < x };
-        // Number of quantiles at or below (or strictly below) x.
-        let k = q.partition_point(|&v| below(v));
+        // Number of quantiles at or below x.
+        let k = q.partition_point(|&v| v <= x);
         if k == 0 {
             return 0.0;
         }
@@ -168,32 +148,6 @@ impl FeatureProfile {
             0.0
         };
         ((k - 1) as f64 + within.clamp(0.0, 1.0)) * step
-    }
-
-    /// The KS statistic sup |F_train − F_recent| over the recent (sorted)
-    /// values, both CDFs taken on each side of every distinct value so that
-    /// discrete features are compared fairly.
-    pub fn ks_statistic(&self, recent_sorted: &[f32]) -> f64 {
-        let m = recent_sorted.len();
-        if m == 0 || self.quantiles.is_empty() {
-            return 0.0;
-        }
-        let mut d = 0f64;
-        let mut i = 0;
-        while i < m {
-            let x = recent_sorted[i];
-            let mut j = i;
-            while j < m && recent_sorted[j] == x {
-                j += 1;
-            }
-            let recent_below = i as f64 / m as f64;
-            let recent_at_or_below = j as f64 / m as f64;
-            d = d
-                .max((recent_below - self.cdf(x, false)).abs())
-                .max((recent_at_or_below - self.cdf(x, true)).abs());
-            i = j;
-        }
-        d
     }
 }
 
@@ -252,57 +206,33 @@ mod tests {
     use crate::input_drift::column;
 
     #[test]
-    fn psi_by_hand() {
-        // Training: 0..100, deciles at 9.9, 19.8, ... -> ten bins of 10 %.
+    fn shares_are_exact_where_values_tie_and_interpolated_in_old_profiles() {
+        // 70 % zeros: the quantiles up to 69.5 % are all 0.
+        let train: Vec<f32> = (0..1000).map(|i| (i % 10 >= 7) as u8 as f32).collect();
+        let mut p = InputProfile::from_dataset(&column(&train), &["flag".into()]);
+        let f = &mut p.features[0];
+        assert!((f.share_at_or_below(0.0) - 0.7).abs() < 1e-12);
+        assert!((f.share_at_or_below(1.0) - 1.0).abs() < 1e-12);
+        // A profile without the shares (written by an older driftd) counts
+        // a tied value at the last of its quantiles: 139 / 200.
+        f.quantile_shares.clear();
+        assert!((f.share_at_or_below(0.0) - 0.695).abs() < 1e-12);
+        // Between quantiles, the share is interpolated either way.
+        assert!((f.share_at_or_below(-1.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn profiles_without_the_shares_still_load() {
         let train: Vec<f32> = (0..100).map(|v| v as f32).collect();
         let p = InputProfile::from_dataset(&column(&train), &["x".into()]);
-        let f = &p.features[0];
-        assert_eq!(f.bin_shares.len(), 10);
-        assert!(f.bin_shares.iter().all(|&s| (s - 0.1).abs() < 1e-12));
-        // Recent: everything in the first bin -> PSI by hand:
-        // (1 - .1) ln(1 / .1) + 9 (1e-4 - .1) ln(1e-4 / .1).
-        let recent = vec![0.0f32; 50];
-        let expected = 0.9 * (10f64).ln() + 9.0 * (1e-4 - 0.1) * (1e-4f64 / 0.1).ln();
-        assert!(
-            (f.psi(&recent) - expected).abs() < 1e-9,
-            "{}",
-            f.psi(&recent)
-        );
-        // The same distribution: zero.
-        assert!(f.psi(&train).abs() < 1e-12);
-    }
-
-    #[test]
-    fn ks_statistic_by_hand() {
-        // Training uniform on [0, 100]; recent all at 25: the training CDF is
-        // 0.25 there, the recent one jumps 0 -> 1, so D = 0.75.
-        let train: Vec<f32> = (0..=1000).map(|v| v as f32 / 10.0).collect();
-        let p = InputProfile::from_dataset(&column(&train), &["x".into()]);
-        let d = p.features[0].ks_statistic(&[25.0; 10]);
-        assert!((d - 0.75).abs() < 1e-6, "{d}");
-        // Recent = the training values: D is the interpolation error only.
-        assert!(p.features[0].ks_statistic(&train) < 0.006);
-    }
-
-    #[test]
-    fn discrete_features_compare_fairly() {
-        // 70 % zeros, 30 % ones, in training and in the recent rows.
-        let train: Vec<f32> = (0..1000).map(|i| (i % 10 >= 7) as u8 as f32).collect();
-        let p = InputProfile::from_dataset(&column(&train), &["flag".into()]);
-        let mut recent: Vec<f32> = (0..500).map(|i| (i % 10 >= 7) as u8 as f32).collect();
-        recent.sort_by(f32::total_cmp);
-        let f = &p.features[0];
-        assert!(
-            f.ks_statistic(&recent) < 0.011,
-            "{}",
-            f.ks_statistic(&recent)
-        );
-        assert!(f.psi(&recent) < 1e-9);
-        // Flipped shares: 30 % zeros -> D = 0.4.
-        let mut flipped: Vec<f32> = (0..500).map(|i| (i % 10 >= 3) as u8 as f32).collect();
-        flipped.sort_by(f32::total_cmp);
-        assert!((f.ks_statistic(&flipped) - 0.4).abs() < 0.011);
-        assert!(f.psi(&flipped) > 0.25);
+        let mut json: serde_json::Value = serde_json::to_value(&p).unwrap();
+        json["features"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("quantile_shares");
+        let old: InputProfile = serde_json::from_value(json).unwrap();
+        assert!(old.features[0].quantile_shares.is_empty());
+        assert_eq!(old.features[0].quantiles, p.features[0].quantiles);
     }
 
     #[test]
