@@ -6,15 +6,27 @@
 //! peer first on odd ones); each figure is the median over the runs, and
 //! each child reports its own peak resident set (VmHWM).
 //!
+//! The table's first rows are the product: the release daemon (`driftd
+//! run`, the shipped policy) catching up files that land at once
+//! (`suite/product.rs`); then the components, each in a harness; then the
+//! binary's cold start. Below the table, what only driftd has: the daemon's
+//! readiness and file-landed-to-alert latency, quiet and behind a backlog
+//! (`suite/daemon.rs`).
+//!
 //! Run with `make bench` (or `cargo bench --bench suite` with LIBTORCH and
 //! DRIFTD_PYTHON set). DRIFTD_BENCH_RUNS sets the number of runs (default 5).
-//! The table goes to stdout.
+//! DRIFTD_BENCH_ONLY (a comma-separated list of `product`, `components`,
+//! `latency`) runs only those parts. The table goes to stdout.
 //!
 //! The binary is also its own driftd-side worker: `suite --worker MODE ...`
 //! runs one measurement and prints `{"value": .., "peak_rss_kb": ..}`.
 #![forbid(unsafe_code)]
 
 mod common;
+#[path = "suite/daemon.rs"]
+mod daemon;
+#[path = "suite/product.rs"]
+mod product;
 
 /// The driftd binary's allocator (see `src/main.rs`), so the worker
 /// measures what the daemon runs.
@@ -22,11 +34,9 @@ mod common;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use driftd::compare::{self, Files};
 use driftd::config::Policy;
@@ -35,15 +45,13 @@ use driftd::model::{self, Architecture, Dataset, Mlp, TrainSettings};
 use driftd::monitor::Monitor;
 use driftd::synth::{self, ClassificationSpec};
 
+use daemon::{LATENCY_FILES, LATENCY_ROWS};
+
 const DRIFTD: &str = env!("CARGO_BIN_EXE_driftd");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const SCORING_ROWS: usize = 1_000_000;
 /// The ingest + score measurement reads the scoring rows in this many files.
 const INGEST_FILES: usize = 10;
-/// Files whose alert latency is measured (each after a file that recovers).
-const LATENCY_FILES: usize = 120;
-/// Rows per latency file.
-const LATENCY_ROWS: usize = 500;
 
 fn reference_policy() -> Policy {
     let path = Path::new(ROOT).join("config/reference.toml");
@@ -275,167 +283,14 @@ fn wall_seconds(cmd: &mut Command) -> f64 {
     s
 }
 
-/// Seconds from spawning `driftd run` on an empty data directory until its
-/// status.json appears (it is published right after `daemon_started`).
-fn daemon_readiness() -> f64 {
-    let root = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(root.path().join("incoming")).expect("data dir");
-    let policy = root.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        "[data]\ndir = \"incoming\"\nfeatures = \"f*\"\n[registry]\ndir = \"models\"\n\
-         [state]\ndir = \"state\"\n[schedule]\nenabled = false\n",
+/// "p50 .. ms, p99 .. ms, max .. ms" of latencies in milliseconds.
+fn spread(millis: &[f64]) -> String {
+    format!(
+        "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(millis.to_vec(), 0.5),
+        percentile(millis.to_vec(), 0.99),
+        percentile(millis.to_vec(), 1.0),
     )
-    .expect("policy");
-    let status = root.path().join("state/status.json");
-    let t = Instant::now();
-    let mut child = Command::new(DRIFTD)
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(&policy)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("driftd run starts");
-    let deadline = t + Duration::from_secs(60);
-    while !status.exists() {
-        if let Ok(Some(s)) = child.try_wait() {
-            panic!("driftd run exited before it was ready: {s}");
-        }
-        assert!(Instant::now() < deadline, "driftd run not ready in 60 s");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let s = t.elapsed().as_secs_f64();
-    child.kill().expect("kill driftd run");
-    child.wait().expect("reap driftd run");
-    s
-}
-
-/// VmRSS and VmHWM of process `pid`, in KiB.
-fn rss_of(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// What the latency run measured.
-struct Latency {
-    /// Milliseconds from each alerting file's rename to its `drift_alert`.
-    millis: Vec<f64>,
-    /// The daemon's VmRSS after the run (tailing, the reference model live)
-    /// and its peak, in KiB.
-    rss_kb: u64,
-    hwm_kb: u64,
-}
-
-/// The release daemon on a temporary directory, with the reference model
-/// (trained at start on a first file) and a threshold detector: files of the
-/// model's concept alternate with files whose labels are flipped. Every
-/// flipped file drops the rolling accuracy below the floor and raises one
-/// `drift_alert`; the next good file ends the episode. Each file is written
-/// under a temporary name and renamed into place (the producer convention);
-/// the time is taken from the rename to the arrival of the alert's log line
-/// on the daemon's stderr.
-fn alert_latency(threads: usize) -> Latency {
-    let root = tempfile::tempdir().expect("tempdir");
-    let incoming = root.path().join("incoming");
-    std::fs::create_dir_all(&incoming).expect("data dir");
-    let policy = root.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        format!(
-            "[data]\ndir = \"incoming\"\nfeatures = \"f*\"\ninitial_rows = 1000\n\
-             [model]\nhidden = [20, 10]\n[training]\nthreads = {threads}\n\
-             [monitor]\nwindow = {LATENCY_ROWS}\nmin_rows_before_alert = 0\nrealert_after_rows = 0\n\
-             recovery_margin = 0.3\n\
-             detectors = [{{ kind = \"threshold\", window = {LATENCY_ROWS}, rule = \"floor\", limit = 0.5 }}]\n\
-             [monitor.input]\nenabled = false\n\
-             [update]\nmin_new_rows = 1000000\nmax_new_rows = 1000000\n\
-             [schedule]\nenabled = false\n[registry]\ndir = \"models\"\n[state]\ndir = \"state\"\n"
-        ),
-    )
-    .expect("policy");
-    let mut spec = ClassificationSpec::reference(5);
-    spec.n_samples = 1000 + LATENCY_FILES * 3 * LATENCY_ROWS;
-    let rows = synth::make_classification(&spec);
-    let write = |name: &str, data: &Dataset| {
-        let tmp = incoming.join(format!(".{name}.tmp"));
-        synth::write_parquet(&tmp, data, None).expect("write");
-        tmp
-    };
-    let first = write("000000-initial.parquet", &rows.slice(0, 1000));
-    std::fs::rename(&first, incoming.join("000000-initial.parquet")).expect("rename");
-
-    let mut child = Command::new(DRIFTD)
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(&policy)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("driftd run starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel::<(Instant, String)>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send((Instant::now(), line)).is_err() {
-                break;
-            }
-        }
-    });
-    let wait_for = |what: &dyn Fn(&str) -> bool, label: &str| -> Instant {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok((at, line)) if what(&line) => return at,
-                Ok(_) => {}
-                Err(e) => panic!("no {label} from the daemon: {e}"),
-            }
-        }
-    };
-    let ingested =
-        |name: String| move |l: &str| l.contains("\"file_ingested\"") && l.contains(&name);
-    wait_for(
-        &ingested("000000-initial".into()),
-        "ingest of the first file",
-    );
-    let mut millis = Vec::new();
-    let mut at = 1000;
-    for i in 0..LATENCY_FILES {
-        // Two good files (a full window of good rows ends the episode).
-        for g in 0..2 {
-            let name = format!("{:06}-good-{g}.parquet", 2 * i + 1);
-            let tmp = write(&name, &rows.slice(at, at + LATENCY_ROWS));
-            at += LATENCY_ROWS;
-            std::fs::rename(&tmp, incoming.join(&name)).expect("rename");
-            wait_for(&ingested(name), "file_ingested of a good file");
-        }
-        let name = format!("{:06}-flipped.parquet", 2 * i + 2);
-        let mut bad = rows.slice(at, at + LATENCY_ROWS);
-        at += LATENCY_ROWS;
-        bad.labels.iter_mut().for_each(|l| *l = 1 - *l);
-        let tmp = write(&name, &bad);
-        let renamed = Instant::now();
-        std::fs::rename(&tmp, incoming.join(&name)).expect("rename");
-        let alerted = wait_for(&|l: &str| l.contains("\"drift_alert\""), "drift_alert");
-        millis.push(alerted.duration_since(renamed).as_secs_f64() * 1e3);
-        wait_for(&ingested(name), "file_ingested of a flipped file");
-    }
-    let (rss_kb, hwm_kb) = rss_of(child.id());
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    child.wait().expect("reap driftd run");
-    Latency {
-        millis,
-        rss_kb,
-        hwm_kb,
-    }
 }
 
 fn percentile(mut v: Vec<f64>, q: f64) -> f64 {
@@ -472,7 +327,8 @@ struct Row {
     measure: String,
     driftd: String,
     peer: String,
-    ratio: f64,
+    /// `None` when the peer has no figure.
+    ratio: Option<f64>,
 }
 
 /// Throughput rows and peak-memory rows of one measurement. `higher_better`:
@@ -497,7 +353,7 @@ fn rows_for(
         measure: format!("{what} ({unit})"),
         driftd: fmt(dv),
         peer: fmt(pv),
-        ratio: if higher_better { dv / pv } else { pv / dv },
+        ratio: Some(if higher_better { dv / pv } else { pv / dv }),
     });
     let dm = median(d.iter().map(|s| s.peak_rss_kb as f64).collect()) / 1024.0;
     let pm = median(p.iter().map(|s| s.peak_rss_kb as f64).collect()) / 1024.0;
@@ -505,33 +361,16 @@ fn rows_for(
         measure: format!("peak RSS, {what} (MiB)"),
         driftd: format!("{dm:.0}"),
         peer: format!("{pm:.0}"),
-        ratio: pm / dm,
+        ratio: Some(pm / dm),
     });
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(i) = args.iter().position(|a| a == "--worker") {
-        worker(&args[i + 1..]);
-        return;
-    }
-    let runs: usize = std::env::var("DRIFTD_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5)
-        .max(1);
-    let python =
-        std::env::var("DRIFTD_PYTHON").unwrap_or_else(|_| format!("{ROOT}/.venv/bin/python"));
+/// The rows of the components, each in a harness (a worker process of
+/// this binary beside a peer process), and the cold start of the binary.
+fn component_rows(runs: usize, python: &str, threads: usize) -> Vec<Row> {
     let peer_script = Path::new(ROOT).join("benches/peer/suite_peer.py");
     let me = std::env::current_exe().expect("own path");
-    let threads = reference_policy().training.threads;
     let data = reference_data();
-    let torch_version = Command::new(&python)
-        .args(["-c", "import torch; print(torch.__version__)"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|e| panic!("{python}: {e}"));
-
     let driftd = |mode: &str, extra: &[&Path]| {
         let mut c = Command::new(&me);
         // polars' pool gets the same threads as the peer's polars.
@@ -541,7 +380,7 @@ fn main() {
         sample(&mut c)
     };
     let peer = |mode: &str, extra: &[&str]| {
-        let mut c = Command::new(&python);
+        let mut c = Command::new(python);
         c.arg(&peer_script)
             .arg(mode)
             .arg(format!("--threads={threads}"))
@@ -551,7 +390,6 @@ fn main() {
         sample(&mut c)
     };
 
-    let load_at_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut rows = Vec::new();
     eprintln!("suite: training ({runs} runs per side)");
     let train = alternate(runs, || driftd("train", &[]), || peer("train", &[]));
@@ -610,7 +448,7 @@ fn main() {
     let peer_ingest = Path::new(ROOT).join("benches/peer/ingest_score.py");
     let ingest_peer = || {
         // ingest_score.py prints rows, seconds and peak_rss_kb.
-        let out = Command::new(&python)
+        let out = Command::new(python)
             .arg(&peer_ingest)
             .arg(&ingest_dir)
             .arg(&model_path)
@@ -649,23 +487,114 @@ fn main() {
         rows_for(&mut rows, what, "rows/s", true, ingest);
     }
 
-    eprintln!("suite: file landed to drift_alert ({LATENCY_FILES} files)");
-    let latency = alert_latency(threads);
-
     eprintln!("suite: cold start");
     let (d, p) = alternate(
         runs,
         || wall_seconds(Command::new(DRIFTD).arg("--help")),
-        || wall_seconds(Command::new(&python).arg(&peer_script).arg("--help")),
+        || wall_seconds(Command::new(python).arg(&peer_script).arg("--help")),
     );
     let (d, p) = (median(d) * 1e3, median(p) * 1e3);
     rows.push(Row {
         measure: "cold start: `driftd --help` / `suite_peer.py --help` (ms)".into(),
         driftd: format!("{d:.1}"),
         peer: format!("{p:.1}"),
-        ratio: p / d,
+        ratio: Some(p / d),
     });
-    let ready = median((0..runs).map(|_| daemon_readiness()).collect()) * 1e3;
+    rows
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--worker") {
+        worker(&args[i + 1..]);
+        return;
+    }
+    let runs: usize = std::env::var("DRIFTD_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+    // DRIFTD_BENCH_ONLY=product,latency,components: only those parts.
+    let only = std::env::var("DRIFTD_BENCH_ONLY").unwrap_or_default();
+    let wants = |part: &str| only.is_empty() || only.split(',').any(|p| p.trim() == part);
+    let python =
+        std::env::var("DRIFTD_PYTHON").unwrap_or_else(|_| format!("{ROOT}/.venv/bin/python"));
+    let threads = reference_policy().training.threads;
+    let torch_version = Command::new(&python)
+        .args(["-c", "import torch; print(torch.__version__)"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|e| panic!("{python}: {e}"));
+
+    let load_at_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut notes = Vec::new();
+    let components = if wants("components") {
+        component_rows(runs, &python, threads)
+    } else {
+        Vec::new()
+    };
+
+    if wants("latency") {
+        eprintln!("suite: file landed to drift_alert ({LATENCY_FILES} files)");
+        let latency = daemon::alert_latency(threads);
+        let ready = median((0..runs).map(|_| daemon::daemon_readiness()).collect()) * 1e3;
+        notes.push(format!(
+            "driftd only: daemon readiness (spawn to status.json, empty data dir): {ready:.1} ms"
+        ));
+        notes.push(format!(
+            "driftd only: file landed (rename) to its drift_alert log line, {} files of {LATENCY_ROWS} rows: {}",
+            latency.millis.len(),
+            spread(&latency.millis),
+        ));
+        notes.push(format!(
+            "driftd only: daemon RSS while tailing with the reference model (after those files): \
+             {:.0} MiB (peak {:.0} MiB, including the training of version 1)",
+            latency.rss_kb as f64 / 1024.0,
+            latency.hwm_kb as f64 / 1024.0
+        ));
+    }
+
+    let mut product_rows = Vec::new();
+    if wants("product") || wants("latency") {
+        eprintln!("suite: the daemon end to end (fixture, driftd init)");
+        let root = tempfile::tempdir().expect("tempdir");
+        let fixture = product::fixture(root.path());
+        if wants("product") {
+            eprintln!("suite: the daemon catching up ({runs} runs per side)");
+            let ticks = daemon::clock_ticks();
+            let mut run = 0;
+            let catch_up = alternate(
+                runs,
+                || {
+                    run += 1;
+                    product::daemon_run(&fixture, run, ticks)
+                },
+                || product::peer_run(&fixture, &python, threads),
+            );
+            product_rows = product::rows(&catch_up, &mut notes);
+        }
+        if wants("latency") {
+            eprintln!("suite: file landed to drift_alert behind a backlog");
+            let b = daemon::backlog_latency(threads, &fixture.files);
+            let what = format!(
+                "driftd only: file landed (rename) to its drift_alert log line while catching up a \
+                 2M-row backlog (the latency daemon; {} files × {} rows linked at once, the flipped \
+                 file renamed in once the first is read)",
+                product::FILES,
+                product::ROWS_PER_FILE,
+            );
+            notes.push(format!(
+                "{what}, named after the backlog (arrival order), {} rounds: {}",
+                b.after.len(),
+                spread(&b.after)
+            ));
+            notes.push(format!(
+                "{what}, named to sort before the unread backlog, {} rounds: {}",
+                b.before.len(),
+                spread(&b.before)
+            ));
+        }
+    }
 
     println!(
         "Machine: {}. Threads: {threads} (training.threads of config/reference.toml) on both sides. \
@@ -673,30 +602,27 @@ fn main() {
         machine()
     );
     println!();
-    println!("| measure | driftd | PyTorch peer | ratio (× in driftd's favour) |");
-    println!("|---|---:|---:|---:|");
-    for r in &rows {
-        println!(
-            "| {} | {} | {} | {:.2} |",
-            r.measure, r.driftd, r.peer, r.ratio
-        );
+    println!("| what | measure | driftd | PyTorch peer | ratio (× in driftd's favour) |");
+    println!("|---|---|---:|---:|---:|");
+    let (components, cold_start) = components.split_at(components.len().saturating_sub(1));
+    let sections = [
+        ("product (the daemon)", &product_rows[..]),
+        ("component, in a harness", components),
+        ("the binary", cold_start),
+    ];
+    for (what, rows) in sections {
+        for r in rows {
+            let ratio = r.ratio.map_or("-".into(), |v| format!("{v:.2}"));
+            println!(
+                "| {what} | {} | {} | {} | {ratio} |",
+                r.measure, r.driftd, r.peer
+            );
+        }
     }
     println!();
-    println!("driftd only: daemon readiness (spawn to status.json, empty data dir): {ready:.1} ms");
-    println!(
-        "driftd only: file landed (rename) to its drift_alert log line, {} files of {LATENCY_ROWS} rows: \
-         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        latency.millis.len(),
-        percentile(latency.millis.clone(), 0.5),
-        percentile(latency.millis.clone(), 0.99),
-        percentile(latency.millis.clone(), 1.0),
-    );
-    println!(
-        "driftd only: daemon RSS while tailing with the reference model (after those files): \
-         {:.0} MiB (peak {:.0} MiB, including the training of version 1)",
-        latency.rss_kb as f64 / 1024.0,
-        latency.hwm_kb as f64 / 1024.0
-    );
+    for n in &notes {
+        println!("{n}");
+    }
     let load = |l: &str| l.split_whitespace().take(3).collect::<Vec<_>>().join(", ");
     println!(
         "Load average (1, 5, 15 min) at the start: {}; at the end: {} (other processes share the cores)",

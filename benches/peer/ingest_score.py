@@ -7,7 +7,8 @@ Reads every *.parquet in DIR (sorted) with polars, checks that features and
 labels are finite / non-null (driftd's bad-row check), scores with the
 nn.Sequential loaded from driftd's checkpoint, counts correct predictions,
 and prints one JSON line: rows, correct, seconds (the loop only; imports and
-model load excluded), peak_rss_kb (VmHWM of this process).
+model load excluded), cpu_seconds (this process's CPU time over the same
+loop, every thread), peak_rss_kb (VmHWM of this process).
 
 Thread counts: POLARS_MAX_THREADS must be set by the caller (polars reads
 it at import); torch.set_num_threads(THREADS) here.
@@ -72,12 +73,19 @@ def main():
         return rows, correct
 
     run(files[:1])  # warm-up: first-call costs on both sides are excluded
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     rows, correct = run(files)
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     print(
         json.dumps(
-            {"rows": rows, "correct": correct, "seconds": seconds, "peak_rss_kb": vm_hwm_kb()}
+            {
+                "rows": rows,
+                "correct": correct,
+                "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
+                "peak_rss_kb": vm_hwm_kb(),
+            }
         )
     )
 
