@@ -10,6 +10,7 @@ use super::{DaemonError, Pending, Probation, TriggerKind, UpdateSummary};
 use crate::input_drift::InputProfile;
 use crate::model::{self, Classifier, Dataset};
 use crate::registry::{CandidateScore, DataSummary};
+use crate::trigger::waits_for_backlog;
 use crate::update::{self, StrategyName, Tournament, UpdateData, UpdateError};
 use crate::update::{consume_trained, strategies_for, update_rows, UpdateRows};
 use crate::update::{
@@ -58,10 +59,11 @@ impl Daemon {
             debug!("an update was requested before version 1 exists; it waits");
             return;
         }
-        if self.backlog && pending.kind == TriggerKind::Schedule {
-            // A fire (or one missed while down) is about the rows that
-            // have arrived: those already in the directory are read first.
-            debug!("a scheduled update waits until the files already in the directory are read");
+        if self.backlog && waits_for_backlog(pending.kind) {
+            debug!(
+                trigger = pending.kind.as_str(),
+                "the update waits until the files already in the directory are read"
+            );
             return;
         }
         let Some((data, end_row)) = self.update_data(pending) else {

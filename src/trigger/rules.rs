@@ -43,6 +43,16 @@ pub fn continual_due(policy: &Policy, rows_total: u64, since_row: u64) -> Option
     })
 }
 
+/// Whether an update of `kind` waits until the files already in the data
+/// directory are read (a backlog after downtime, or files landing at once):
+/// a scheduled or continual update is about the rows that have arrived, so
+/// it trains on the newest of them rather than on the first of a backlog,
+/// and does not take a core from the catch-up. A drift update starts at
+/// once: its rows are the ones after the alert.
+pub fn waits_for_backlog(kind: TriggerKind) -> bool {
+    matches!(kind, TriggerKind::Schedule | TriggerKind::Continual)
+}
+
 /// Why an automatic trigger must not start an update: the cooldown after
 /// the last update (`since_last_end`) or the daily cap (`starts_last_day`
 /// updates started in the last 24 hours).
@@ -81,6 +91,14 @@ mod tests {
             kind,
             from_row: None,
         }
+    }
+
+    #[test]
+    fn scheduled_and_continual_updates_wait_for_a_backlog_and_the_others_do_not() {
+        assert!(waits_for_backlog(TriggerKind::Schedule));
+        assert!(waits_for_backlog(TriggerKind::Continual));
+        assert!(!waits_for_backlog(TriggerKind::Drift));
+        assert!(!waits_for_backlog(TriggerKind::Manual));
     }
 
     #[test]
