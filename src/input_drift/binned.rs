@@ -4,7 +4,8 @@
 //! rows are compared in the same terms: each value is counted in the bin
 //! between two consecutive distinct stored quantiles (at most 202 bins), and
 //! both measures come from those counts when a check falls due. Counting is
-//! one binary search over at most 201 cut points per value, whatever the
+//! a lookup in a grid over the cut points' range per value (a search among
+//! the cuts of one cell when the value's cell holds some), whatever the
 //! window; a check costs one pass over the bins.
 //!
 //! The KS statistic is taken at the cut points only, where the training CDF
@@ -21,8 +22,6 @@ use super::profile::{FeatureProfile, PSI_FLOOR};
 pub(super) const NOT_COUNTED: u8 = u8::MAX;
 /// Cells of the lookup grid over the cut points' range.
 const GRID_CELLS: usize = 4096;
-/// The most cuts one cell may hold for the grid to be used.
-const MAX_STEPS: usize = 8;
 
 /// One feature's cut points, the training CDF at each, and the PSI bins.
 #[derive(Debug, Clone)]
@@ -30,8 +29,6 @@ pub(super) struct FeatureBins {
     /// Distinct stored quantiles and PSI edges, ascending. Bin `i` is
     /// `(cuts[i-1], cuts[i]]`; bin 0 is open below, the last open above.
     cuts: Vec<f32>,
-    /// `cuts` and +inf, so a lookup step may look one past the last cut.
-    padded_cuts: Vec<f32>,
     /// The training share of values `<= cuts[i]`.
     train_cdf: Vec<f64>,
     /// The PSI bin each fine bin lies in (every PSI edge is a cut).
@@ -39,7 +36,7 @@ pub(super) struct FeatureBins {
     /// The training share of each PSI bin.
     psi_shares: Vec<f64>,
     /// A lookup grid over `[cuts[0], cuts[last]]`, so finding a value's bin
-    /// is a multiply and a step or two rather than a binary search.
+    /// is mostly a multiply and a load rather than a binary search.
     grid: Grid,
 }
 
@@ -50,8 +47,6 @@ struct Grid {
     low: f32,
     cells_per_unit: f32,
     first: Vec<u8>,
-    /// The most cuts in one cell: the steps a lookup takes from `first`.
-    steps: usize,
 }
 
 impl Grid {
@@ -65,25 +60,14 @@ impl Grid {
             low,
             cells_per_unit,
             first: Vec::new(),
-            steps: 0,
         };
         // The cell of a value is monotone in the value, so a cut in an
         // earlier cell than a value's is below the value, and a cut in a
         // later cell above it.
-        let first: Vec<u8> = (0..=GRID_CELLS)
+        let first = (0..=GRID_CELLS)
             .map(|c| cuts.partition_point(|&x| grid.cell(x) < c) as u8)
             .collect();
-        let steps = first.windows(2).map(|w| (w[1] - w[0]) as usize).max()?;
-        // Heavily skewed features crowd many cuts into a cell: they take
-        // the binary search.
-        if steps > MAX_STEPS {
-            return None;
-        }
-        Some(Grid {
-            first,
-            steps,
-            ..grid
-        })
+        Some(Grid { first, ..grid })
     }
 
     fn cell(&self, value: f32) -> usize {
@@ -128,9 +112,7 @@ impl FeatureBins {
                 low: 0.0,
                 cells_per_unit: 0.0,
                 first: Vec::new(),
-                steps: 0,
             }),
-            padded_cuts: cuts.iter().copied().chain([f32::INFINITY]).collect(),
             cuts,
             train_cdf,
             psi_bin,
@@ -152,14 +134,15 @@ impl FeatureBins {
             return self.cuts.partition_point(|&c| c < value) as u8;
         }
         // The cuts below `value` are those of the earlier cells and some of
-        // its own cell's: step over those, as many steps as the fullest
-        // cell needs, without a branch (a cut of a later cell, or the +inf
-        // pad, is never below `value`).
-        let mut bin = self.grid.first[self.grid.cell(value)] as usize;
-        for _ in 0..self.grid.steps {
-            bin += (self.padded_cuts[bin] < value) as usize;
+        // its own cell's. Most cells hold no cut (4096 cells, at most 210
+        // cuts): then that is all.
+        let cell = self.grid.cell(value);
+        let first = self.grid.first[cell] as usize;
+        let last = self.grid.first[cell + 1] as usize;
+        if first == last {
+            return first as u8;
         }
-        bin as u8
+        (first + self.cuts[first..last].partition_point(|&c| c < value)) as u8
     }
 
     /// PSI and KS of the recent values counted in `counts` (one per bin)
@@ -301,8 +284,8 @@ mod tests {
 
     #[test]
     fn the_grid_finds_the_bin_a_binary_search_finds() {
-        // Skewed (too many cuts in one cell: no grid), discrete, spread,
-        // and normal-looking features.
+        // Skewed (many cuts in one cell), discrete, spread, and
+        // normal-looking features.
         let skewed: Vec<f32> = (1..3000).map(|i| (i as f32 / 100.0).exp()).collect();
         let discrete: Vec<f32> = (0..3000).map(|i| (i % 4) as f32).collect();
         let spread: Vec<f32> = (0..3000).map(|i| i as f32 * 0.37 - 500.0).collect();
@@ -312,14 +295,9 @@ mod tests {
                 (u / (1.0 - u)).ln()
             })
             .collect();
-        for (train, grid) in [
-            (skewed, false),
-            (discrete, true),
-            (spread, true),
-            (bell, true),
-        ] {
+        for train in [skewed, discrete, spread, bell] {
             let (bins, _) = bins_of(&train);
-            assert_eq!(!bins.grid.first.is_empty(), grid);
+            assert!(!bins.grid.first.is_empty());
             let probes = train
                 .iter()
                 .chain(&bins.cuts)
