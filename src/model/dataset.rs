@@ -69,6 +69,17 @@ impl Dataset {
         self.times_us.extend_from_slice(&other.times_us);
     }
 
+    /// Appends rows `start..end` of `other` (without a copy of them first).
+    pub fn extend_from_rows(&mut self, other: &Dataset, start: usize, end: usize) {
+        debug_assert_eq!(self.width, other.width);
+        let w = self.width;
+        self.features
+            .extend_from_slice(&other.features[start * w..end * w]);
+        self.labels.extend_from_slice(&other.labels[start..end]);
+        self.weights.extend_from_slice(&other.weights[start..end]);
+        self.times_us.extend_from_slice(&other.times_us[start..end]);
+    }
+
     /// Rows `start..end`.
     pub fn slice(&self, start: usize, end: usize) -> Dataset {
         Dataset {

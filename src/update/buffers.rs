@@ -27,7 +27,12 @@ impl Reservoir {
     }
 
     pub(crate) fn add(&mut self, data: &Dataset) {
-        for i in 0..data.len() {
+        self.add_rows(data, 0..data.len());
+    }
+
+    /// Adds rows `range` of `data`, in order.
+    pub(crate) fn add_rows(&mut self, data: &Dataset, range: std::ops::Range<usize>) {
+        for i in range {
             self.seen += 1;
             if self.rows.len() < self.capacity {
                 self.rows.push_row_with(

@@ -63,7 +63,8 @@ pub fn reservoir_of<'a>(
 
 /// Appends a scored batch (global rows from `first_new` on) to the rows
 /// since the live version; beyond `update.max_new_rows` the oldest move to
-/// the reservoir.
+/// the reservoir. Rows that would leave the buffer at once (a file larger
+/// than the buffer) go to the reservoir without being buffered first.
 pub fn buffer_new_rows(
     new_rows: &mut Option<NewRows>,
     reservoir: &mut Option<Reservoir>,
@@ -75,15 +76,20 @@ pub fn buffer_new_rows(
         rows: Dataset::new(data.width),
         first: first_new,
     });
-    new_rows.rows.extend(data);
-    let max = policy.update.max_new_rows;
-    if new_rows.rows.len() > max {
-        let over = (new_rows.rows.len() - max) as u64;
-        let until = new_rows.first + over;
-        let dropped = new_rows.before(until);
-        new_rows.drop_before(until);
-        reservoir_of(reservoir, policy, data.width).add(&dropped);
+    let buffered = new_rows.rows.len();
+    let over = (buffered + data.len()).saturating_sub(policy.update.max_new_rows);
+    // The oldest `over` rows leave: buffered ones first, then the batch's.
+    let from_buffer = over.min(buffered);
+    let from_batch = over - from_buffer;
+    if from_buffer > 0 {
+        reservoir_of(reservoir, policy, data.width).add_rows(&new_rows.rows, 0..from_buffer);
+        new_rows.drop_before(new_rows.first + from_buffer as u64);
     }
+    if from_batch > 0 {
+        reservoir_of(reservoir, policy, data.width).add_rows(data, 0..from_batch);
+        new_rows.first += from_batch as u64;
+    }
+    new_rows.rows.extend_from_rows(data, from_batch, data.len());
 }
 
 /// After a promotion: the rows the new version was trained on (global rows
@@ -243,6 +249,36 @@ pub fn input_alert(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buffering_keeps_the_newest_rows_and_moves_the_rest_in_order() {
+        // Against the plain way: append everything, keep the newest
+        // max_new_rows, feed every row that left to the reservoir in order.
+        let mut policy = Policy::default();
+        policy.update.max_new_rows = 700;
+        policy.update.reservoir_rows = 300;
+        let (mut new_rows, mut reservoir) = (None, None);
+        let mut all = Dataset::new(1);
+        let mut expected_reservoir = Reservoir::new(1, 300, policy.training.seed);
+        let mut left = 0usize;
+        let mut next = 0u64;
+        for batch in [100u64, 650, 5, 1200, 0, 699, 701, 3] {
+            let data = rows(next, batch);
+            buffer_new_rows(&mut new_rows, &mut reservoir, &policy, &data, next);
+            next += batch;
+            all.extend(&data);
+            let keep_from = all.len().saturating_sub(700);
+            expected_reservoir.add_rows(&all, left..keep_from.max(left));
+            left = keep_from.max(left);
+            let buffer = new_rows.as_ref().unwrap();
+            assert_eq!(buffer.first, keep_from as u64);
+            assert_eq!(buffer.rows, all.slice(keep_from, all.len()));
+            match &reservoir {
+                Some(r) => assert_eq!(r.rows, expected_reservoir.rows),
+                None => assert_eq!(keep_from, 0),
+            }
+        }
+    }
 
     /// `n` one-feature rows numbered from `first` (label = global row).
     fn rows(first: u64, n: u64) -> Dataset {
