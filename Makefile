@@ -7,6 +7,8 @@
 #                table (DRIFTD_BENCH_RUNS runs per side, default 5)
 #   make chaos   the long crash-chaos run: 300 SIGKILLs of the daemon's lifecycle
 #   make soak    the long soak: 20,000 files and 50 updates in one daemon run
+#   make test-under-load   `make test`'s suite RUNS times (default 5) while
+#                every core is kept busy by another process (flakes show here)
 # A user with their own libtorch 2.13 sets LIBTORCH and the venv is skipped for
 # the build (the tests still use the venv's Python torch for the interop check).
 #   make build && sudo make install     the service (see docs/service.md "Install")
@@ -20,7 +22,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # Resolve the symlink so the binary's run path does not depend on this checkout.
 WITH_LIBTORCH = export LIBTORCH="$${LIBTORCH:-$$(readlink -f $(CURDIR)/.libtorch)}";
 
-.PHONY: demo test bench chaos soak build lint bootstrap bootstrap-python clean install uninstall fuzz
+.PHONY: demo test test-under-load bench chaos soak build lint bootstrap bootstrap-python clean install uninstall fuzz
 
 demo: build
 	$(TARGET_DIR)/release/driftd demo
@@ -32,6 +34,12 @@ test: bootstrap-python
 	$(WITH_LIBTORCH) export DRIFTD_PYTHON="$(DRIFTD_VENV)/bin/python" DRIFTD_CRASH_ITERATIONS=200 \
 	  DRIFTD_CHAOS_ITERATIONS=40 DRIFTD_SOAK_FILES=1000 DRIFTD_SOAK_UPDATES=5; \
 	  $(CARGO) test --release --locked
+
+# The suite repeatedly with both cores loaded (scripts/test-under-load.sh).
+test-under-load: bootstrap-python
+	$(WITH_LIBTORCH) export DRIFTD_PYTHON="$(DRIFTD_VENV)/bin/python" DRIFTD_CRASH_ITERATIONS=200 \
+	  DRIFTD_CHAOS_ITERATIONS=40 DRIFTD_SOAK_FILES=1000 DRIFTD_SOAK_UPDATES=5 CARGO="$(CARGO)"; \
+	  scripts/test-under-load.sh $${RUNS:-5}
 
 # The long versions of tests/chaos.rs and tests/soak.rs (docs/testing.md).
 chaos: bootstrap-python
