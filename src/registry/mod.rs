@@ -42,7 +42,7 @@ pub use broken::BrokenVersion;
 pub use check::{CheckMode, CheckReport};
 use error::io_err;
 pub use error::RegistryError;
-pub use history::HistoryEntry;
+pub use history::{rollback_target, HistoryEntry};
 pub use meta::{
     hex_sha256, CandidateScore, DataSummary, ImportSource, MemberFile, Seeds, TrainedFile,
     TrainedFiles, VersionMeta,
