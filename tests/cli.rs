@@ -110,3 +110,52 @@ fn check_config_on_a_missing_file_says_so() {
         stderr(&o)
     );
 }
+
+#[test]
+fn read_only_commands_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let policy = write_policy(&root, "");
+    gen_reference(&root.join("ref"));
+    let cfg = policy.to_str().unwrap();
+    let (models, state) = (root.join("models"), root.join("state"));
+    let file = root.join("ref/old.parquet");
+    let missing = format!("the registry directory {} does not exist", models.display());
+    let cases: Vec<(Vec<&str>, bool, String)> = vec![
+        (vec!["status"], true, format!("no versions yet: {missing}")),
+        (
+            vec!["status", "--json"],
+            true,
+            "\"live_version\": null".into(),
+        ),
+        (
+            vec!["versions"],
+            true,
+            format!("no versions yet ({missing})"),
+        ),
+        (vec!["versions", "--json"], true, "[]".into()),
+        (
+            vec!["report"],
+            false,
+            format!("no status in {}", state.display()),
+        ),
+        (vec!["check-config"], true, "ok".into()),
+        (
+            vec!["probe-file", file.to_str().unwrap()],
+            true,
+            "500 rows".into(),
+        ),
+    ];
+    for (args, ok, expected) in cases {
+        let mut a = args.clone();
+        a.extend(["--config", cfg]);
+        let o = driftd(&a);
+        let out = format!("{}{}", stdout(&o), stderr(&o));
+        assert_eq!(o.status.success(), ok, "{args:?}: {out}");
+        assert!(out.contains(&expected), "{args:?}: {out}");
+        assert!(
+            !models.exists() && !state.exists(),
+            "{args:?} created the registry or the state"
+        );
+    }
+}

@@ -75,6 +75,21 @@ impl Registry {
         })
     }
 
+    /// A handle for readers that creates nothing: a registry that does not
+    /// exist yet reads as empty (no versions, no live pointer).
+    pub fn open_read_only(root: &Path) -> Registry {
+        Registry {
+            root: root.to_path_buf(),
+            actor: actor("driftd"),
+        }
+    }
+
+    /// Whether the registry's folder exists (readers report a missing one
+    /// rather than create it).
+    pub fn exists(&self) -> bool {
+        self.root.join("versions").is_dir()
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
