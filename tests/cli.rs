@@ -159,3 +159,31 @@ fn read_only_commands_create_nothing() {
         );
     }
 }
+
+#[test]
+fn check_config_warns_of_a_missing_data_dir_and_names_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let p = root.join("policy.toml");
+    std::fs::write(&p, "[data]\ndir = \"incoming\"\nfeatures = \"f*\"\n").unwrap();
+    let o = driftd(&["check-config", "--config", p.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    for key in ["registry", "state"] {
+        let line = format!("note: {key}.dir not set: using /var/lib/driftd/");
+        assert!(out.contains(&line), "{out}");
+    }
+    assert!(!out.contains("data.dir not set"), "{out}");
+    let warning = format!(
+        "warning: data.dir: the data directory {} does not exist; `driftd run` keeps polling",
+        root.join("incoming").display()
+    );
+    assert!(err.contains(&warning), "{err}");
+    assert!(out.contains("ok, with 1 warning"), "{out}");
+
+    std::fs::create_dir(root.join("incoming")).unwrap();
+    let o = driftd(&["check-config", "--config", p.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    assert!(stdout(&o).ends_with(": ok\n"), "{}", stdout(&o));
+}
