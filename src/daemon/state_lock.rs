@@ -5,7 +5,7 @@
 //! process dies, so a SIGKILLed daemon never blocks its restart.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +38,8 @@ impl StateLock {
     /// Creates the state directory if needed (owner-only), then takes the
     /// lock without waiting and writes this pid into the lock file. A held
     /// lock changes nothing: the file is rewritten only once it is ours.
+    /// The lock is held on a read-only descriptor: a file open for writing
+    /// would keep the state's filesystem from being remounted read-only.
     pub fn acquire(dir: &Path) -> Result<StateLock, StateLockError> {
         let lock = dir.join(STATE_LOCK);
         let io = |source| StateLockError::Io {
@@ -46,14 +48,20 @@ impl StateLock {
             source,
         };
         crate::fsutil::create_private_dir(dir).map_err(io)?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(crate::fsutil::PRIVATE_FILE_MODE)
-            .open(&lock)
-            .map_err(io)?;
+        let mut file = match File::open(&lock) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(crate::fsutil::PRIVATE_FILE_MODE)
+                    .open(&lock)
+                    .map_err(io)?;
+                File::open(&lock).map_err(io)?
+            }
+            Err(e) => return Err(io(e)),
+        };
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -72,9 +80,16 @@ impl StateLock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
-        file.set_len(0).map_err(io)?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-        writeln!(file, "pid {}", std::process::id()).map_err(io)?;
+        // The pid only informs a second daemon: a state directory that
+        // cannot be written must not keep this one from starting.
+        let written = OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&lock)
+            .and_then(|mut f| writeln!(f, "pid {}", std::process::id()));
+        if let Err(e) = written {
+            tracing::warn!(lock = %lock.display(), error = %e, "cannot write this pid into the state lock file");
+        }
         Ok(StateLock { _file: file })
     }
 }
