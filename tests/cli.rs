@@ -110,3 +110,80 @@ fn check_config_on_a_missing_file_says_so() {
         stderr(&o)
     );
 }
+
+#[test]
+fn read_only_commands_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let policy = write_policy(&root, "");
+    gen_reference(&root.join("ref"));
+    let cfg = policy.to_str().unwrap();
+    let (models, state) = (root.join("models"), root.join("state"));
+    let file = root.join("ref/old.parquet");
+    let missing = format!("the registry directory {} does not exist", models.display());
+    let cases: Vec<(Vec<&str>, bool, String)> = vec![
+        (vec!["status"], true, format!("no versions yet: {missing}")),
+        (
+            vec!["status", "--json"],
+            true,
+            "\"live_version\": null".into(),
+        ),
+        (
+            vec!["versions"],
+            true,
+            format!("no versions yet ({missing})"),
+        ),
+        (vec!["versions", "--json"], true, "[]".into()),
+        (
+            vec!["report"],
+            false,
+            format!("no status in {}", state.display()),
+        ),
+        (vec!["check-config"], true, "ok".into()),
+        (
+            vec!["probe-file", file.to_str().unwrap()],
+            true,
+            "500 rows".into(),
+        ),
+    ];
+    for (args, ok, expected) in cases {
+        let mut a = args.clone();
+        a.extend(["--config", cfg]);
+        let o = driftd(&a);
+        let out = format!("{}{}", stdout(&o), stderr(&o));
+        assert_eq!(o.status.success(), ok, "{args:?}: {out}");
+        assert!(out.contains(&expected), "{args:?}: {out}");
+        assert!(
+            !models.exists() && !state.exists(),
+            "{args:?} created the registry or the state"
+        );
+    }
+}
+
+#[test]
+fn check_config_warns_of_a_missing_data_dir_and_names_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let p = root.join("policy.toml");
+    std::fs::write(&p, "[data]\ndir = \"incoming\"\nfeatures = \"f*\"\n").unwrap();
+    let o = driftd(&["check-config", "--config", p.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    for key in ["registry", "state"] {
+        let line = format!("note: {key}.dir not set: using /var/lib/driftd/");
+        assert!(out.contains(&line), "{out}");
+    }
+    assert!(!out.contains("data.dir not set"), "{out}");
+    let warning = format!(
+        "warning: data.dir: the data directory {} does not exist; `driftd run` keeps polling",
+        root.join("incoming").display()
+    );
+    assert!(err.contains(&warning), "{err}");
+    assert!(out.contains("ok, with 1 warning"), "{out}");
+
+    std::fs::create_dir(root.join("incoming")).unwrap();
+    let o = driftd(&["check-config", "--config", p.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    assert!(stdout(&o).ends_with(": ok\n"), "{}", stdout(&o));
+}

@@ -131,3 +131,66 @@ fn sigusr1_requests_an_update() {
     assert!(child.wait().unwrap().success());
     assert_eq!(common::status(root).unwrap()["stopped"], true);
 }
+
+/// Every file under `dir` with its bytes and modification time.
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let m = e.metadata().unwrap();
+        if m.is_dir() {
+            out.extend(snapshot(&e.path()));
+        } else {
+            out.push((
+                e.path(),
+                std::fs::read(e.path()).unwrap(),
+                m.modified().unwrap(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_second_daemon_on_the_same_state_refuses_and_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policy = write_policy(root, "");
+    gen_stream(&root.join("incoming"), 500, None, 250, 6);
+    let first = spawn_daemon(&policy);
+    let pid = first.id();
+    wait_status(root, "the first daemon serves version 1", |s| {
+        s["pid"] == pid && s["live_version"] == 1 && s["files_ingested"] == 2
+    });
+    // Frozen, it still holds the lock and writes nothing meanwhile.
+    signal(&first, "STOP");
+    let before = (
+        snapshot(&root.join("state")),
+        snapshot(&root.join("models")),
+    );
+    let o = driftd(&["run", "--config", policy.to_str().unwrap()]);
+    let after = (
+        snapshot(&root.join("state")),
+        snapshot(&root.join("models")),
+    );
+    signal(&first, "CONT");
+    assert!(!o.status.success());
+    let state = root.join("state").canonicalize().unwrap();
+    let expected = format!(
+        "error: another driftd (pid {pid}) is running on state directory {} (lock {})",
+        state.display(),
+        state.join("driftd.lock").display()
+    );
+    assert!(stderr(&o).contains(&expected), "{}", stderr(&o));
+    assert!(before == after, "the refused daemon changed the state");
+
+    // A SIGKILLed daemon leaves the lock behind it: a restart takes it.
+    signal(&first, "KILL");
+    let _ = first.wait_with_output();
+    let mut second = spawn_daemon(&policy);
+    let pid = second.id();
+    wait_status(root, "the restarted daemon", |s| s["pid"] == pid);
+    signal(&second, "TERM");
+    assert!(second.wait().unwrap().success());
+}

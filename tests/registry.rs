@@ -345,3 +345,28 @@ fn retention_after_promotions_keeps_live_previous_newest_and_pinned() {
     assert_eq!(reg.live_version().unwrap(), Some(3));
     assert_eq!(reg.versions().unwrap(), vec![3, 5]);
 }
+
+#[test]
+fn rollback_after_rollback_walks_back_and_refuses_at_the_oldest() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policy = init_registry(root, "");
+    let cfg = policy.to_str().unwrap();
+    add_version(root, 2, true);
+    add_version(root, 3, true);
+    let reg = Registry::open(&root.join("models")).unwrap();
+    for expected in [2, 1] {
+        let o = driftd(&["rollback", "--config", cfg]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(reg.live_version().unwrap(), Some(expected));
+    }
+    let o = driftd(&["rollback", "--config", cfg]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("nothing to roll back to") && err.contains("version 1 stays live"),
+        "{err}"
+    );
+    assert_eq!(reg.live_version().unwrap(), Some(1));
+    assert_eq!(last_history(root).event, "rollback");
+}

@@ -49,19 +49,19 @@ fn switch_live(policy: &Policy, to: Option<u64>, rollback: bool, reason: &str) -
     let target = match to {
         Some(v) => v,
         None => {
-            // The version that was live before the current one.
-            let history = registry.history()?;
-            history
-                .iter()
-                .rev()
-                .find(|h| Some(h.version) == live)
-                .and_then(|h| h.previous)
-                .with_context(|| {
-                    format!(
-                        "the history of {} names no version before the live one; use --to VERSION",
-                        policy.registry.dir.display()
-                    )
-                })?
+            // The version live before the current one, walking back.
+            let live = live.with_context(|| {
+                format!(
+                    "the registry {} has no live version to roll back from",
+                    policy.registry.dir.display()
+                )
+            })?;
+            crate::registry::rollback_target(&registry.history()?, live).with_context(|| {
+                format!(
+                    "nothing to roll back to: no version older than the live version {live} was live before it (history of {}); version {live} stays live (use --to VERSION to choose one)",
+                    policy.registry.dir.display()
+                )
+            })?
         }
     };
     if Some(target) == live {

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use super::support::{load_policy, load_resolved, runtime};
 use crate::config::Policy;
 use crate::daemon;
+use crate::daemon::state_lock::StateLock;
 use crate::logging::{self, LogFormat};
 
 pub(super) fn run(format: LogFormat, config: PathBuf) -> Result<ExitCode> {
@@ -21,6 +22,9 @@ pub(super) fn run(format: LogFormat, config: PathBuf) -> Result<ExitCode> {
 }
 
 async fn run_daemon(policy: Policy, config: PathBuf) -> Result<()> {
+    // First of all: a second daemon on this state directory must refuse
+    // before it binds the metrics port or writes anything.
+    let state_lock = StateLock::acquire(&policy.state.dir)?;
     let (trig_tx, trig_rx) = mpsc::channel(4);
     let (status_tx, status_rx) = watch::channel(crate::status::Status::default());
     if let Some(addr) = policy.metrics.address() {
@@ -52,6 +56,7 @@ async fn run_daemon(policy: Policy, config: PathBuf) -> Result<()> {
     let service = daemon::service::Service {
         notifier: crate::sd_notify::Notifier::from_env()?,
         reloads: Some(reload_rx),
+        state_lock: Some(state_lock),
     };
     // Installed now, not when the loop first polls the future: a SIGTERM
     // right after the first status.json (the daemon looks up) must stop it

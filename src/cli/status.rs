@@ -73,6 +73,10 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
                     .unwrap_or_else(|| "-".into())
             );
         }
+        None if !registry.exists() => println!(
+            "live version: none (no versions yet: the registry directory {} does not exist)",
+            policy.registry.dir.display()
+        ),
         None if live.is_none() => println!("live version: none (the registry is empty)"),
         None => {}
     }

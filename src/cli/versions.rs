@@ -36,6 +36,20 @@ fn versions(policy: &Policy, json: bool) -> Result<()> {
         .iter()
         .map(|&v| (v, registry.read_meta(v).ok()))
         .collect();
+    if ids.is_empty() && !json {
+        println!(
+            "no versions yet ({})",
+            if registry.exists() {
+                format!("the registry {} is empty", policy.registry.dir.display())
+            } else {
+                format!(
+                    "the registry directory {} does not exist",
+                    policy.registry.dir.display()
+                )
+            }
+        );
+        return Ok(());
+    }
     if json {
         let rows: Vec<_> = metas
             .iter()

@@ -14,7 +14,9 @@
 //! Files: `policy` (the whole policy) and one file per section (`data`,
 //! `model`, `training`, `monitor`, `schedule`, `update`, `service`);
 //! `parse` (passes 1 and 2), `validate` (pass 3), `diagnostics` (where each
-//! problem is); `strategy_name`, `glob` and `example` (the example policy).
+//! problem is); `notes` (what check-config adds about a valid policy:
+//! defaulted directories, a missing data directory); `strategy_name`, `glob`
+//! and `example` (the example policy).
 
 mod data;
 mod diagnostics;
@@ -22,6 +24,7 @@ mod example;
 mod glob;
 mod model;
 mod monitor;
+mod notes;
 mod parse;
 mod policy;
 mod schedule;
@@ -37,6 +40,7 @@ pub use example::EXAMPLE_POLICY;
 pub use glob::glob_match;
 pub use model::{Activation, Init, ModelConfig};
 pub use monitor::{InputDriftConfig, MonitorConfig};
+pub use notes::{notes, Notes};
 pub use policy::Policy;
 pub use schedule::{parse_cron, CronError, ScheduleConfig};
 pub use service::{LogConfig, MetricsConfig, RegistryConfig, ServiceConfig, StateConfig};

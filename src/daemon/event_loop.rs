@@ -11,6 +11,7 @@ use tracing::{error, info, warn};
 
 use super::service::{self, Reload};
 use super::state::Daemon;
+use super::state_lock::StateLock;
 use super::updates::TournamentError;
 use super::{Clock, DaemonError, Status, Trigger};
 use crate::config::Policy;
@@ -140,12 +141,18 @@ impl Daemon {
         service: &mut service::Service,
     ) -> Result<Daemon, DaemonError> {
         tch::set_num_threads(policy.training.threads as i32);
-        for dir in [&policy.state.dir, &policy.registry.dir] {
-            crate::fsutil::create_private_dir(dir).map_err(|source| DaemonError::State {
-                path: dir.clone(),
+        // Before anything is written: a second daemon on this state
+        // directory stops here.
+        let state_lock = match service.state_lock.take() {
+            Some(lock) => lock,
+            None => StateLock::acquire(&policy.state.dir)?,
+        };
+        crate::fsutil::create_private_dir(&policy.registry.dir).map_err(|source| {
+            DaemonError::State {
+                path: policy.registry.dir.clone(),
                 source,
-            })?;
-        }
+            }
+        })?;
         let (registry, _) = Registry::open_checked(
             &policy.registry.dir,
             "driftd run",
@@ -158,6 +165,7 @@ impl Daemon {
         let monitor = Monitor::new(&policy.monitor, 2, None, None);
         let input_monitor = InputMonitor::new(policy.monitor.input.clone(), None, 0);
         let d = Daemon {
+            _state_lock: state_lock,
             policy,
             registry,
             ingestor,

@@ -27,6 +27,7 @@ mod probation;
 mod publish;
 pub mod service;
 mod state;
+pub mod state_lock;
 mod triggers;
 mod updates;
 
@@ -46,7 +47,7 @@ pub enum DaemonError {
     Registry(#[from] crate::registry::RegistryError),
     #[error(transparent)]
     Ingest(#[from] crate::ingest::IngestError),
-    #[error("state directory {path}: {source}")]
+    #[error("cannot create the directory {path}: {source}")]
     State {
         path: std::path::PathBuf,
         #[source]
@@ -54,6 +55,8 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     Lock(#[from] crate::registry::lock::LockError),
+    #[error(transparent)]
+    StateLock(#[from] state_lock::StateLockError),
     #[error("schedule: {0}")]
     Schedule(#[source] schedule::ScheduleError),
     #[error(transparent)]

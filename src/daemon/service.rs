@@ -26,6 +26,10 @@ pub struct Service {
     pub notifier: Notifier,
     /// Policies re-read on SIGHUP.
     pub reloads: Option<tokio::sync::mpsc::Receiver<Reload>>,
+    /// The state directory's lock, when the caller took it before starting
+    /// anything else (`driftd run`: before the metrics listener); taken at
+    /// open otherwise.
+    pub state_lock: Option<super::state_lock::StateLock>,
 }
 
 /// Keys a running daemon cannot change: the files it reads, the shape of

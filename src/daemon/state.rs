@@ -21,6 +21,8 @@ pub(super) const TRACE_LIMIT: usize = 2000;
 pub(super) const HISTORY_LIMIT: usize = 100;
 
 pub(super) struct Daemon {
+    /// One daemon per state directory, for as long as this one lives.
+    pub(super) _state_lock: super::state_lock::StateLock,
     pub(super) policy: Policy,
     pub(super) registry: Registry,
     pub(super) ingestor: Ingestor,

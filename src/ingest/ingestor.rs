@@ -67,6 +67,18 @@ impl Ingestor {
         &self.dir
     }
 
+    /// A reader for one file outside the daemon (`driftd probe-file`): the
+    /// manifest's recorded column types are read, nothing is written (no
+    /// compaction: a running daemon owns the state directory).
+    pub fn read_only_reader(policy: &Policy) -> Result<FileReader, IngestError> {
+        let manifest = Manifest::load(&policy.state.dir.join("manifest.json"))?;
+        Ok(FileReader {
+            schema: Schema::from_policy(policy),
+            recorded: manifest.schema_types,
+            policy: policy.clone(),
+        })
+    }
+
     /// A cheap, thread-movable reader with the current schema.
     pub fn reader(&self) -> FileReader {
         FileReader {

@@ -115,7 +115,7 @@ pub async fn probe(policy: &Policy, path: &Path) -> Result<(), FileProblem> {
 /// the policy and the manifest's recorded types). Exits normally whether
 /// the file reads or is quarantinable; only a crash of the reader kills it.
 pub fn probe_file(policy: &Policy, path: &Path) -> Result<String, crate::ingest::IngestError> {
-    let reader = crate::ingest::Ingestor::open(policy)?.reader();
+    let reader = crate::ingest::Ingestor::read_only_reader(policy)?;
     let file = NewFile {
         name: path.display().to_string(),
         path: path.to_path_buf(),

@@ -27,7 +27,8 @@ pub struct CheckReport {
 pub enum CheckMode {
     /// Takes the lock for the check and repairs what it finds (the daemon).
     Repair,
-    /// Verifies and reports only (`status`, `versions`).
+    /// Verifies and reports only, creating nothing (`status`, `versions`,
+    /// `report`).
     ReadOnly,
 }
 
@@ -42,12 +43,15 @@ impl Registry {
         who: &str,
         mode: CheckMode,
     ) -> Result<(Registry, CheckReport), RegistryError> {
-        let mut reg = Registry::open(root)?;
-        reg.actor = actor(who);
         if mode == CheckMode::ReadOnly {
+            // Readers create nothing, not even a missing registry.
+            let mut reg = Registry::open_read_only(root);
+            reg.actor = actor(who);
             let report = reg.verify()?;
             return Ok((reg, report));
         }
+        let mut reg = Registry::open(root)?;
+        reg.actor = actor(who);
         match RegistryLock::acquire(root, &format!("{who} (start-up check)")) {
             Ok(lock) => {
                 let report = reg.check(&lock)?;

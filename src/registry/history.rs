@@ -26,6 +26,19 @@ pub struct HistoryEntry {
     pub by: Option<String>,
 }
 
+/// The version that was live before `live` was last moved to going forward
+/// (a promotion, `promote`, an import). A rollback's entry names the version
+/// it left, which is newer, so rollback entries and any entry whose previous
+/// version is newer than `live` are skipped: rollback after rollback walks
+/// back through the promotions and never forward. `None`: nothing older.
+pub fn rollback_target(history: &[HistoryEntry], live: u64) -> Option<u64> {
+    history
+        .iter()
+        .rev()
+        .filter(|h| h.version == live && h.event != "rollback")
+        .find_map(|h| h.previous.filter(|&p| p < live))
+}
+
 impl Registry {
     pub(super) fn append_history(&self, entry: HistoryEntry) -> Result<(), RegistryError> {
         let history = self.root.join(HISTORY);
@@ -59,7 +72,9 @@ impl Registry {
         Ok(out)
     }
 
-    /// The version that was live before `live` became live, per the history.
+    /// The version that was live before `live` became live, per the history
+    /// (retention keeps it; after a promotion it is also the
+    /// [`rollback_target`]).
     pub fn previous_live(&self, live: u64) -> Result<Option<u64>, RegistryError> {
         Ok(self
             .history()?
@@ -116,5 +131,43 @@ impl Registry {
                 .into(),
             by: Some(self.actor.clone()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(event: &str, version: u64, previous: Option<u64>) -> HistoryEntry {
+        HistoryEntry {
+            at: Utc::now(),
+            event: event.into(),
+            version,
+            previous,
+            reason: String::new(),
+            by: None,
+        }
+    }
+
+    #[test]
+    fn rollbacks_walk_back_and_never_forward() {
+        let mut h = vec![
+            entry("model_promoted", 1, None),
+            entry("model_promoted", 2, Some(1)),
+            entry("model_promoted", 3, Some(2)),
+        ];
+        assert_eq!(rollback_target(&h, 3), Some(2));
+        h.push(entry("rollback", 2, Some(3)));
+        assert_eq!(rollback_target(&h, 2), Some(1));
+        h.push(entry("rollback", 1, Some(2)));
+        assert_eq!(rollback_target(&h, 1), None);
+        // Promoting an older version by hand: its rollback does not go
+        // forward to the version it replaced.
+        h.push(entry("promote", 3, Some(1)));
+        h.push(entry("promote", 2, Some(3)));
+        assert_eq!(rollback_target(&h, 2), Some(1));
+        // A fallback off a broken newer version names that version.
+        h.push(entry("fallback", 1, Some(2)));
+        assert_eq!(rollback_target(&h, 1), None);
     }
 }

@@ -42,7 +42,7 @@ pub use broken::BrokenVersion;
 pub use check::{CheckMode, CheckReport};
 use error::io_err;
 pub use error::RegistryError;
-pub use history::HistoryEntry;
+pub use history::{rollback_target, HistoryEntry};
 pub use meta::{
     hex_sha256, CandidateScore, DataSummary, ImportSource, MemberFile, Seeds, TrainedFile,
     TrainedFiles, VersionMeta,
@@ -73,6 +73,21 @@ impl Registry {
             root: root.to_path_buf(),
             actor: actor("driftd"),
         })
+    }
+
+    /// A handle for readers that creates nothing: a registry that does not
+    /// exist yet reads as empty (no versions, no live pointer).
+    pub fn open_read_only(root: &Path) -> Registry {
+        Registry {
+            root: root.to_path_buf(),
+            actor: actor("driftd"),
+        }
+    }
+
+    /// Whether the registry's folder exists (readers report a missing one
+    /// rather than create it).
+    pub fn exists(&self) -> bool {
+        self.root.join("versions").is_dir()
     }
 
     pub fn root(&self) -> &Path {

@@ -17,11 +17,16 @@ impl Registry {
         self.root.join("versions").join(format!("{version:06}"))
     }
 
-    /// Ids of complete versions, ascending.
+    /// Ids of complete versions, ascending; none when the registry does
+    /// not exist (a read-only handle does not create it).
     pub fn versions(&self) -> Result<Vec<u64>, RegistryError> {
         let dir = self.root.join("versions");
-        let mut ids: Vec<u64> = fs::read_dir(&dir)
-            .map_err(io_err(&dir))?
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&dir)(e)),
+        };
+        let mut ids: Vec<u64> = entries
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
             .collect();
