@@ -26,12 +26,32 @@ pub enum LogFormat {
 /// The filter of the installed subscriber, replaceable on reload.
 static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
+/// Dependencies whose INFO lines are chatter to a user ("Uninited", "Job
+/// creator created"): held at WARN unless a filter names them.
+const QUIET_DEPENDENCIES: &[&str] = &["tokio_cron_scheduler"];
+
+/// The policy's filter with the chatty dependencies held at WARN (a
+/// directive the filter has for one of them wins).
+fn policy_filter(filter: &str) -> String {
+    let mut full = filter.to_string();
+    for dependency in QUIET_DEPENDENCIES {
+        if !filter.contains(dependency) {
+            if !full.trim().is_empty() {
+                full.push(',');
+            }
+            full.push_str(dependency);
+            full.push_str("=warn");
+        }
+    }
+    full
+}
+
 /// Installs the global subscriber. `RUST_LOG` wins over the policy's filter.
 /// Logs go to stderr so that stdout stays for command output (`--json`).
 pub fn init(format: LogFormat, default_filter: &str) {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(default_filter))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .or_else(|_| EnvFilter::try_new(policy_filter(default_filter)))
+        .unwrap_or_else(|_| EnvFilter::new(policy_filter("info")));
     let (filter, handle) = reload::Layer::new(filter);
     let journald = stderr_is_journal();
     let output = match format {
@@ -73,7 +93,7 @@ pub fn set_filter(filter: &str) -> Result<(), String> {
     if std::env::var_os("RUST_LOG").is_some() {
         return Err("RUST_LOG is set and wins over log.filter".into());
     }
-    let new = EnvFilter::try_new(filter).map_err(|e| format!("{filter:?}: {e}"))?;
+    let new = EnvFilter::try_new(policy_filter(filter)).map_err(|e| format!("{filter:?}: {e}"))?;
     let handle = FILTER.get().ok_or("no log subscriber installed")?;
     handle.reload(new).map_err(|e| e.to_string())
 }
@@ -128,6 +148,17 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chatty_dependencies_are_held_at_warn_unless_named() {
+        assert_eq!(policy_filter("info"), "info,tokio_cron_scheduler=warn");
+        assert_eq!(policy_filter(""), "tokio_cron_scheduler=warn");
+        assert_eq!(
+            policy_filter("debug,tokio_cron_scheduler=debug"),
+            "debug,tokio_cron_scheduler=debug"
+        );
+        assert!(EnvFilter::try_new(policy_filter("driftd=debug,info")).is_ok());
+    }
 
     #[test]
     fn priorities_follow_syslog() {

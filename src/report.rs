@@ -118,11 +118,11 @@ pub fn render(r: &LiveReport) -> String {
         for a in &r.status.alerts {
             let _ = writeln!(
                 s,
-                "  {} {} {}: accuracy {:.4}, {} rows into version {}",
+                "  {} {} {}: {}, {} rows into version {}",
                 a.kind,
                 a.detector,
                 a.severity.as_str(),
-                a.current,
+                a.summary(),
                 a.rows_since_live,
                 a.live_version.map_or("-".into(), |v| v.to_string())
             );

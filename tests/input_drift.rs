@@ -86,4 +86,12 @@ fn input_drift_is_quiet_on_stable_rows_and_names_the_feature_that_moved() {
     daemon.wait().unwrap();
     assert_eq!(s["input_drift"][0]["feature"], "f3", "{s}");
     assert!(s["input_drift"][0]["psi"].as_f64().unwrap() > 0.25, "{s}");
+    // The alert reads in its own terms (it once printed the rolling
+    // accuracy under a PSI label).
+    let status = driftd(&["status", "--config", policy.to_str().unwrap()]);
+    let text = stdout(&status);
+    assert!(
+        text.contains("last alert: input (Warning): features moved: f3 (PSI "),
+        "{text}"
+    );
 }

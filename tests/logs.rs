@@ -79,3 +79,37 @@ fn journald_lines_carry_priorities_and_no_timestamp() {
     );
     assert!(logs.lines().any(|l| l.starts_with("<4>")), "{logs}");
 }
+
+/// The scheduler's library logs "Uninited" and "Job creator created" at
+/// INFO when the weekly schedule starts; a user's journal should not.
+#[test]
+fn no_dependency_chatter_at_the_default_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    gen_stream(&root.join("incoming"), 1000, None, 250, 22);
+    let policy = write_policy(root, "");
+    let text = std::fs::read_to_string(&policy).unwrap().replace(
+        "[schedule]\nenabled = false\n",
+        "[schedule]\nenabled = true\n",
+    );
+    std::fs::write(&policy, text).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&policy)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let logs = Logs::collect(&mut child);
+    // The schedule is set up before the daemon says it is watching.
+    logs.wait_for(&["driftd is watching"], 1);
+    wait_status(root, "every file read", |s| s["files_ingested"] == 4);
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success());
+    let text = logs.text();
+    assert!(text.contains("INFO"), "no INFO line at all: {text}");
+    for chatter in ["Uninited", "Job creator created"] {
+        assert!(!text.contains(chatter), "{chatter:?} in:\n{text}");
+    }
+}

@@ -149,14 +149,12 @@ fn render_events(s: &mut String, r: &RunReport) {
 fn render_alert(s: &mut String, a: &AlertRecord) {
     let _ = writeln!(
         s,
-        "  alert at row {}: {} {} {}, accuracy {:.4}{}, version {}{}",
+        "  alert at row {}: {} {} {}, {}, version {}{}",
         a.row,
         a.kind,
         a.detector,
         a.severity.as_str(),
-        a.current,
-        a.baseline
-            .map_or(String::new(), |b| format!(" (baseline {b:.4})")),
+        a.summary(),
         a.live_version.map_or("-".into(), |v| v.to_string()),
         if a.triggered {
             ", update requested"

@@ -191,6 +191,8 @@ impl Replay<'_> {
             live_version: alert.live_version,
             repeat: alert.repeat,
             triggered: triggers,
+            metric: alert.metric.clone(),
+            features: alert.features.clone(),
         });
         if triggers {
             self.request(

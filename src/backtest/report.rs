@@ -105,6 +105,30 @@ pub struct AlertRecord {
     pub repeat: u32,
     /// Whether it asked for an update (drift severity, in the policy run).
     pub triggered: bool,
+    /// The metric `current` and `baseline` are in (error alerts; reports
+    /// written before it was recorded were all in accuracy).
+    #[serde(default = "accuracy_metric")]
+    pub metric: String,
+    /// Input alerts: the features that moved most, with their PSI and KS.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<crate::input_drift::FeatureDrift>,
+}
+
+fn accuracy_metric() -> String {
+    "accuracy".into()
+}
+
+impl AlertRecord {
+    /// What the alert measured, worded as `status` and `report` word it.
+    pub fn summary(&self) -> String {
+        crate::monitor::alert_summary(
+            &self.kind,
+            &self.metric,
+            self.current,
+            self.baseline,
+            &self.features,
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

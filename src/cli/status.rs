@@ -137,12 +137,10 @@ fn print_daemon(policy: &Policy, s: &crate::status::Status) {
     }
     if let Some(a) = s.alerts.last() {
         println!(
-            "last alert: {} ({:?}) at rolling {} {:.4}, baseline {}",
+            "last alert: {} ({:?}): {}",
             a.detector,
             a.severity,
-            a.metric,
-            a.current,
-            fmt_opt(a.baseline)
+            a.summary()
         );
     }
     if let Some(u) = s.updates.last() {

@@ -43,6 +43,46 @@ pub(super) fn error_kind() -> String {
     "error".into()
 }
 
+impl DriftAlert {
+    /// What the alert measured, in its own terms (see [`alert_summary`]).
+    pub fn summary(&self) -> String {
+        alert_summary(
+            &self.kind,
+            &self.metric,
+            self.current,
+            self.baseline,
+            &self.features,
+        )
+    }
+}
+
+/// The one wording of what an alert measured, for `status`, `report` and
+/// the backtest: an error alert's rolling metric against the version's
+/// baseline; an input alert's moved features with their PSI and KS p-value
+/// (an accuracy means nothing there).
+pub fn alert_summary(
+    kind: &str,
+    metric: &str,
+    current: f64,
+    baseline: Option<f64>,
+    features: &[FeatureDrift],
+) -> String {
+    if kind == "input" {
+        let moved: Vec<String> = features
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} (PSI {:.3}, KS p {:.1e})",
+                    f.feature, f.psi, f.ks_p_value
+                )
+            })
+            .collect();
+        return format!("features moved: {}", moved.join(", "));
+    }
+    let against = baseline.map_or(String::new(), |b| format!(" (baseline {b:.4})"));
+    format!("rolling {metric} {current:.4}{against}")
+}
+
 /// One detector and where it stands in the current drift episode.
 #[derive(Debug)]
 pub(super) struct Armed {
@@ -171,6 +211,28 @@ impl Monitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_input_alert_reads_in_psi_and_an_error_alert_in_its_metric() {
+        let moved = FeatureDrift {
+            feature: "f3".into(),
+            psi: 0.4204,
+            ks_statistic: 0.3,
+            ks_p_value: 1.2e-9,
+        };
+        assert_eq!(
+            alert_summary("input", "psi", 0.59, Some(0.945), &[moved]),
+            "features moved: f3 (PSI 0.420, KS p 1.2e-9)"
+        );
+        assert_eq!(
+            alert_summary("error", "accuracy", 0.59, Some(0.945), &[]),
+            "rolling accuracy 0.5900 (baseline 0.9450)"
+        );
+        assert_eq!(
+            alert_summary("error", "accuracy", 0.59, None, &[]),
+            "rolling accuracy 0.5900"
+        );
+    }
     use crate::monitor::tests::{config, drifts, rows, threshold};
 
     #[test]

@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use crate::config::MonitorConfig;
 use crate::detect::Severity;
 
-pub use alerts::DriftAlert;
+pub use alerts::{alert_summary, DriftAlert};
 use alerts::{error_kind, Armed};
 use window_metrics::Tally;
 pub use window_metrics::{ClassMetrics, RowOutcome, WindowMetrics};
