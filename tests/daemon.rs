@@ -72,7 +72,7 @@ fn daemon_ingests_quarantines_stops_and_resumes_exactly() {
     assert!(incoming.join("part-000002-garbage.parquet").exists());
 
     signal(&child, "TERM");
-    let out = child.wait_with_output().unwrap();
+    let out = child.into_inner().wait_with_output().unwrap();
     assert!(out.status.success(), "exit status {:?}", out.status);
     let logs = String::from_utf8_lossy(&out.stderr);
     assert!(logs.contains("\"event\":\"file_quarantined\""), "{logs}");
@@ -187,10 +187,33 @@ fn a_second_daemon_on_the_same_state_refuses_and_touches_nothing() {
 
     // A SIGKILLed daemon leaves the lock behind it: a restart takes it.
     signal(&first, "KILL");
-    let _ = first.wait_with_output();
+    let _ = first.into_inner().wait_with_output();
     let mut second = spawn_daemon(&policy);
     let pid = second.id();
     wait_status(root, "the restarted daemon", |s| s["pid"] == pid);
     signal(&second, "TERM");
     assert!(second.wait().unwrap().success());
+}
+
+/// A test that fails while its daemon runs does not leave it running: the
+/// handle `spawn_daemon` returns kills and reaps it when dropped.
+#[test]
+fn a_failing_test_leaves_no_daemon_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policy = write_policy(root, "");
+    gen_stream(&root.join("incoming"), 1000, None, 250, 5);
+    let pid = std::sync::Mutex::new(None);
+    let failed = std::panic::catch_unwind(|| {
+        let daemon = spawn_daemon(&policy);
+        *pid.lock().unwrap() = Some(daemon.id());
+        wait_status(root, "the daemon runs", |s| s["pid"] == daemon.id());
+        panic!("the test fails while its daemon runs");
+    });
+    assert!(failed.is_err());
+    let pid = pid.lock().unwrap().expect("the daemon started");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "daemon {pid} outlived its failed test"
+    );
 }

@@ -67,7 +67,7 @@ impl Logs {
     }
 }
 
-fn spawn(policy: &Path, fault_file: Option<&Path>) -> (Child, Logs) {
+fn spawn(policy: &Path, fault_file: Option<&Path>) -> (Running, Logs) {
     let mut cmd = Command::new(BIN);
     cmd.args(["--log-format", "json", "run", "--config"])
         .arg(policy)
@@ -76,12 +76,12 @@ fn spawn(policy: &Path, fault_file: Option<&Path>) -> (Child, Logs) {
     if let Some(f) = fault_file {
         cmd.env("DRIFTD_FAULT_FILE", f);
     }
-    let mut child = cmd.spawn().expect("driftd run starts");
+    let mut child = Running::new(cmd.spawn().expect("driftd run starts"));
     let logs = Logs::follow(&mut child);
     (child, logs)
 }
 
-fn stop(mut child: Child) {
+fn stop(mut child: Running) {
     signal(&child, "TERM");
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
@@ -550,7 +550,7 @@ fn sigterm_right_after_start_up_stops_cleanly() {
             std::thread::sleep(Duration::from_millis(1));
         }
         signal(&child, "TERM");
-        let out = child.wait_with_output().unwrap();
+        let out = child.into_inner().wait_with_output().unwrap();
         assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
     }
 }

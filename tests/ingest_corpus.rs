@@ -419,7 +419,7 @@ dir = "state"
     assert_eq!(m["rows_dropped"], 4);
     wait_status(root, "rows counted", |s| s["rows_dropped"] == 4);
     signal(&daemon, "TERM");
-    let out = daemon.wait_with_output().unwrap();
+    let out = daemon.into_inner().wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&out.stderr);
     let logged = logs.lines().any(|l| {
         serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| {

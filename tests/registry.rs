@@ -61,9 +61,9 @@ fn corrupt(path: &Path) {
     std::fs::write(path, bytes).unwrap();
 }
 
-fn stop(child: std::process::Child) -> String {
+fn stop(child: Running) -> String {
     signal(&child, "TERM");
-    let out = child.wait_with_output().unwrap();
+    let out = child.into_inner().wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     stderr(&out)
 }

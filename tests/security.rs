@@ -8,7 +8,6 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 
 use common::*;
 
@@ -62,9 +61,9 @@ fn listening(pid: u32) -> Vec<String> {
     out
 }
 
-fn stop(child: Child) {
+fn stop(child: Running) {
     signal(&child, "TERM");
-    let out = child.wait_with_output().unwrap();
+    let out = child.into_inner().wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "the daemon exits cleanly: {}; {}",
@@ -319,7 +318,7 @@ fn quarantined_with_no_rows_lost(killer: &Path) -> Outcome {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let outcome = loop {
         if child.try_wait().unwrap().is_some() {
-            let out = child.wait_with_output().unwrap();
+            let out = child.into_inner().wait_with_output().unwrap();
             let logs = String::from_utf8_lossy(&out.stderr);
             use std::os::unix::process::ExitStatusExt;
             assert_eq!(

@@ -78,14 +78,56 @@ pub fn wait_status(
     }
 }
 
-pub fn spawn_daemon(policy: &Path) -> Child {
-    Command::new(BIN)
-        .args(["--log-format", "json", "run", "--config"])
-        .arg(policy)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("driftd run starts")
+pub fn spawn_daemon(policy: &Path) -> Running {
+    Running::new(
+        Command::new(BIN)
+            .args(["--log-format", "json", "run", "--config"])
+            .arg(policy)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("driftd run starts"),
+    )
+}
+
+/// A child process that is killed and reaped when dropped, so that a test
+/// that fails (panics) while its daemon runs does not leave it running.
+/// Derefs to the [`Child`].
+pub struct Running(Option<Child>);
+
+impl Running {
+    pub fn new(child: Child) -> Running {
+        Running(Some(child))
+    }
+
+    /// The child, no longer killed on drop (for `wait_with_output`).
+    pub fn into_inner(mut self) -> Child {
+        self.0.take().expect("present until dropped")
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("present until dropped")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
 }
 
 pub fn signal(child: &Child, sig: &str) {
