@@ -445,25 +445,8 @@ fn component_rows(runs: usize, python: &str, threads: usize) -> Vec<Row> {
         &model_path,
         &reference_policy(),
     );
-    let peer_ingest = Path::new(ROOT).join("benches/peer/ingest_score.py");
     let ingest_peer = || {
-        // ingest_score.py prints rows, seconds and peak_rss_kb.
-        let out = Command::new(python)
-            .arg(&peer_ingest)
-            .arg(&ingest_dir)
-            .arg(&model_path)
-            .arg(threads.to_string())
-            .env("POLARS_MAX_THREADS", threads.to_string())
-            .output()
-            .expect("ingest peer");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "ingest peer failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value =
-            serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("json");
+        let v = product::ingest_peer(python, &ingest_dir, &model_path, threads);
         Sample {
             value: v["rows"].as_f64().expect("rows") / v["seconds"].as_f64().expect("seconds"),
             peak_rss_kb: v["peak_rss_kb"].as_u64().expect("peak_rss_kb"),

@@ -25,11 +25,7 @@ fn copy_shifted(src: &Path, dir: &Path, shift: f32) {
         .collect();
     df.with_column(Column::new("f3".into(), moved)).unwrap();
     let name = src.file_name().unwrap().to_string_lossy().into_owned();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    ParquetWriter::new(std::fs::File::create(&tmp).unwrap())
-        .finish(&mut df)
-        .unwrap();
-    std::fs::rename(&tmp, dir.join(name)).unwrap();
+    publish_parquet(&mut df, dir, &name);
 }
 
 #[test]

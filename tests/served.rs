@@ -28,11 +28,7 @@ fn with_served(src: &Path, dir: &Path, wrong: bool) {
     df.with_column(Column::new("served".into(), served))
         .unwrap();
     let name = src.file_name().unwrap().to_string_lossy().into_owned();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    ParquetWriter::new(std::fs::File::create(&tmp).unwrap())
-        .finish(&mut df)
-        .unwrap();
-    std::fs::rename(&tmp, dir.join(name)).unwrap();
+    publish_parquet(&mut df, dir, &name);
 }
 
 #[test]

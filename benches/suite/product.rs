@@ -192,16 +192,17 @@ pub fn daemon_run(fx: &Fixture, run: usize, ticks: f64) -> CatchUp {
     out
 }
 
-/// The peer side: `ingest_score.py` on the files (its timed loop; imports,
-/// the checkpoint's load and one warm-up file excluded), 1 libtorch and
-/// polars thread as in the ingest rows.
-pub fn peer_run(fx: &Fixture, python: &str, threads: usize) -> CatchUp {
+/// Runs `benches/peer/ingest_score.py` on the Parquet files of `dir` with
+/// `model`'s checkpoint, libtorch and polars on `threads` threads; returns
+/// the JSON line it prints (rows, seconds, peak_rss_kb, cpu_seconds: its
+/// timed loop, imports, the checkpoint's load and one warm-up file
+/// excluded).
+pub fn ingest_peer(python: &str, dir: &Path, model: &Path, threads: usize) -> serde_json::Value {
     let script = Path::new(ROOT).join("benches/peer/ingest_score.py");
-    let staging = fx.files[0].parent().expect("staging dir");
     let out = Command::new(python)
         .arg(&script)
-        .arg(staging)
-        .arg(fx.checkpoint())
+        .arg(dir)
+        .arg(model)
         .arg(threads.to_string())
         .env("POLARS_MAX_THREADS", threads.to_string())
         .output()
@@ -212,8 +213,14 @@ pub fn peer_run(fx: &Fixture, python: &str, threads: usize) -> CatchUp {
         "ingest peer failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("json");
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("json")
+}
+
+/// The peer side: [`ingest_peer`] on the files, 1 libtorch and polars
+/// thread as in the ingest rows.
+pub fn peer_run(fx: &Fixture, python: &str, threads: usize) -> CatchUp {
+    let staging = fx.files[0].parent().expect("staging dir");
+    let v = ingest_peer(python, staging, &fx.checkpoint(), threads);
     let rows = v["rows"].as_f64().expect("rows");
     CatchUp {
         rows_per_sec: rows / v["seconds"].as_f64().expect("seconds"),

@@ -162,6 +162,16 @@ pub fn gen_stream(dir: &Path, rows: usize, drift_at: Option<usize>, per_file: us
     assert!(o.status.success(), "gen-data failed: {}", stderr(&o));
 }
 
+/// Writes `df` into `dir` as `name` the way producers do: under a hidden
+/// temporary name, then renamed into place.
+pub fn publish_parquet(df: &mut polars::prelude::DataFrame, dir: &Path, name: &str) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    polars::prelude::ParquetWriter::new(std::fs::File::create(&tmp).unwrap())
+        .finish(df)
+        .unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
 /// The tutorial's split (old / new_train / new_test) with `gen-data reference`.
 pub fn gen_reference(dir: &Path) {
     let o = driftd(&["gen-data", "reference", "--out", dir.to_str().unwrap()]);
