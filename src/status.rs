@@ -99,9 +99,17 @@ pub struct Status {
     #[serde(default)]
     pub input_drift: Vec<crate::input_drift::FeatureDrift>,
     pub rows_since_live: u64,
+    /// Since this process started (the totals are `manifest_*`).
     pub files_ingested: u64,
     pub files_quarantined: u64,
     pub rows_ingested: u64,
+    /// Over every run: what the manifest holds.
+    #[serde(default)]
+    pub manifest_files_ingested: u64,
+    #[serde(default)]
+    pub manifest_files_quarantined: u64,
+    #[serde(default)]
+    pub manifest_rows_ingested: u64,
     /// Bad rows dropped (with `data.bad_rows = "drop"`).
     #[serde(default)]
     pub rows_dropped: u64,

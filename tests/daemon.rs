@@ -217,3 +217,50 @@ fn a_failing_test_leaves_no_daemon_behind() {
         "daemon {pid} outlived its failed test"
     );
 }
+
+/// After a restart, `status` counts every file the manifest holds, and
+/// labels the new process's own counts as such (it once showed only the
+/// last process's, unlabelled).
+#[test]
+fn status_after_a_restart_counts_the_manifest_and_labels_this_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let policy = write_policy(root, "");
+    let staging = root.join("staging");
+    gen_stream(&staging, 1500, None, 250, 9);
+    let mut files: Vec<_> = std::fs::read_dir(&staging)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let incoming = root.join("incoming");
+    let link = |f: &std::path::PathBuf| {
+        std::fs::hard_link(f, incoming.join(f.file_name().unwrap())).unwrap()
+    };
+    files[..4].iter().for_each(link);
+    std::fs::write(incoming.join("zz-garbage.parquet"), b"not parquet").unwrap();
+    let mut first = spawn_daemon(&policy);
+    wait_status(root, "the first run's files", |s| {
+        s["files_ingested"] == 4 && s["files_quarantined"] == 1
+    });
+    signal(&first, "TERM");
+    assert!(first.wait().unwrap().success());
+
+    files[4..].iter().for_each(link);
+    let mut second = spawn_daemon(&policy);
+    let s = wait_status(root, "the second run's files", |s| {
+        s["pid"] == second.id() && s["files_ingested"] == 2
+    });
+    assert_eq!(s["manifest_files_ingested"], 6, "{s}");
+    assert_eq!(s["manifest_files_quarantined"], 1, "{s}");
+    assert_eq!(s["manifest_rows_ingested"], 1500, "{s}");
+    let text = stdout(&driftd(&["status", "--config", policy.to_str().unwrap()]));
+    assert!(
+        text.contains(
+            "6 files ingested, 1 quarantined, 1500 rows (since its start: 2 files, 0 quarantined, 500 rows)"
+        ),
+        "{text}"
+    );
+    signal(&second, "TERM");
+    assert!(second.wait().unwrap().success());
+}

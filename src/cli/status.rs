@@ -99,12 +99,16 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
 fn print_daemon(policy: &Policy, s: &crate::status::Status) {
     let running = daemon_running(s);
     println!(
-        "daemon {} (pid {}, status of {}): {} files ingested, {} quarantined, {} rows",
+        "daemon {} (pid {}, status of {}): {} files ingested, {} quarantined, {} rows \
+         (since its start: {} files, {} quarantined, {} rows)",
         if running { "running" } else { "not running" },
         s.pid,
         s.updated_at
             .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_default(),
+        s.manifest_files_ingested,
+        s.manifest_files_quarantined,
+        s.manifest_rows_ingested,
         s.files_ingested,
         s.files_quarantined,
         s.rows_ingested

@@ -164,7 +164,7 @@ impl Daemon {
         let trainer = Worker::spawn("driftd-trainer", ()).map_err(DaemonError::Thread)?;
         let monitor = Monitor::new(&policy.monitor, 2, None, None);
         let input_monitor = InputMonitor::new(policy.monitor.input.clone(), None, 0);
-        let d = Daemon {
+        let mut d = Daemon {
             _state_lock: state_lock,
             policy,
             registry,
@@ -206,6 +206,7 @@ impl Daemon {
             status_line: String::new(),
             suspect: None,
         };
+        d.count_manifest();
         Ok(d)
     }
 

@@ -151,7 +151,7 @@ pub fn status_line(s: &Status) -> String {
     };
     format!(
         "{version}{accuracy}{update}; {} files, {} rows ingested, {} quarantined",
-        s.files_ingested, s.rows_ingested, s.files_quarantined
+        s.manifest_files_ingested, s.manifest_rows_ingested, s.manifest_files_quarantined
     )
 }
 

@@ -150,6 +150,17 @@ impl Manifest {
         );
     }
 
+    /// How many of the files it lists were ingested and how many
+    /// quarantined.
+    pub fn file_counts(&self) -> (u64, u64) {
+        let ingested = self
+            .files
+            .values()
+            .filter(|e| matches!(e.outcome, Outcome::Ingested { .. }))
+            .count() as u64;
+        (ingested, self.files.len() as u64 - ingested)
+    }
+
     /// Paths of ingested files in ingestion order.
     pub fn ingested_in_order(&self) -> Vec<(String, usize)> {
         let mut v: Vec<(u64, String, usize)> = self
