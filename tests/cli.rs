@@ -187,3 +187,17 @@ fn check_config_warns_of_a_missing_data_dir_and_names_defaults() {
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
     assert!(stdout(&o).ends_with(": ok\n"), "{}", stdout(&o));
 }
+
+/// A missing policy file is said once, with what to do (the cause was
+/// printed twice and nothing said how to give a policy).
+#[test]
+fn a_missing_policy_file_is_named_once_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere.toml");
+    let out = driftd(&["status", "--config", missing.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(err.contains("cannot read policy file"), "{err}");
+    assert!(err.contains("give the policy with --config FILE"), "{err}");
+}

@@ -20,17 +20,28 @@ pub struct Diagnostic {
 /// Every problem found in one policy file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read policy file {path}: {source}")]
+    // The cause is part of the message, not a `source`: a chain printer
+    // would print it twice.
+    #[error("cannot read policy file {path}: {error}{}", missing_hint(error))]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}", render_diagnostics(path, diagnostics))]
     Invalid {
         path: PathBuf,
         diagnostics: Vec<Diagnostic>,
     },
+}
+
+/// What to do about a policy file that is not there.
+fn missing_hint(error: &std::io::Error) -> &'static str {
+    if error.kind() == std::io::ErrorKind::NotFound {
+        "; give the policy with --config FILE (without it driftd reads \
+         /etc/driftd/policy.toml, which `sudo make install` puts there)"
+    } else {
+        ""
+    }
 }
 
 impl ConfigError {

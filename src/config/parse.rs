@@ -19,9 +19,9 @@ use super::{
 impl Policy {
     /// Reads, parses and validates a policy file, reporting every problem.
     pub fn load(path: &Path) -> Result<Policy, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Policy::parse(&text).map_err(|diagnostics| ConfigError::Invalid {
             path: path.to_path_buf(),

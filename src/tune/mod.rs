@@ -104,9 +104,9 @@ fn dir_of(path: &Path) -> PathBuf {
 pub fn run(options: &Options) -> Result<TuneReport, TuneError> {
     let started = Instant::now();
     split::check_fraction(options.split)?;
-    let text = std::fs::read_to_string(&options.config).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(&options.config).map_err(|error| ConfigError::Read {
         path: options.config.clone(),
-        source,
+        error,
     })?;
     let mut base = Policy::load(&options.config)?;
     let policy_dir = dir_of(&options.config);
