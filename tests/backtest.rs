@@ -159,6 +159,62 @@ fn the_policy_updates_after_each_drift_and_beats_never_updating() {
 }
 
 /// Every number of a JSON document, and its strings.
+/// Regression: rows slower than the schedule (a row a day, files of 100
+/// days, so 14 weekly fires fall between two files) ran one tournament per
+/// fire on the same rows, each deciding the same again.
+#[test]
+fn schedule_fires_between_two_files_run_one_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let data = root.join("incoming");
+    let o = driftd(&[
+        "gen-data",
+        "stream",
+        "--out",
+        data.to_str().unwrap(),
+        "--rows",
+        "1800",
+        "--rows-per-file",
+        "100",
+        "--seconds-per-row",
+        "86400",
+        "--start",
+        START,
+        "--seed",
+        "5",
+    ]);
+    assert!(o.status.success(), "gen-data: {}", stderr(&o));
+    let policy = write_backtest_policy(root);
+    let o = Command::new(BIN)
+        .args(["backtest", "--config"])
+        .arg(&policy)
+        .arg("--data")
+        .arg(&data)
+        .arg("--json")
+        .env("DRIFTD_PROGRESS_SECONDS", "0")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "backtest: {}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let periodic = run_named(&json, "periodic_only");
+    let rows: Vec<u64> = periodic["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["row"].as_u64().unwrap())
+        .collect();
+    // Version 1 takes the first 1,000 rows; then one update per file.
+    assert_eq!(
+        rows,
+        [1100, 1200, 1300, 1400, 1500, 1600, 1700],
+        "{periodic:#}"
+    );
+    let fires = periodic["triggers"].as_u64().unwrap();
+    let skipped = periodic["triggers_suppressed"].as_u64().unwrap();
+    assert_eq!(fires - skipped, 7, "{fires} fires, {skipped} skipped");
+    assert!(skipped >= 7 * 13, "{fires} fires, {skipped} skipped");
+}
+
 fn leaves(v: &serde_json::Value, numbers: &mut Vec<f64>, strings: &mut Vec<String>) {
     match v {
         serde_json::Value::Number(n) => numbers.push(n.as_f64().unwrap()),

@@ -96,10 +96,23 @@ impl Replay<'_> {
         trigger::coalesce(&mut self.pending, p);
     }
 
-    /// Schedule fires up to `until`, each followed by the update it asks for.
+    /// Schedule fires up to `until` (the next file's first row). Fires
+    /// between two files meet the same rows: the first asks for an update,
+    /// the later ones are skipped as the daemon skips them (see
+    /// [`trigger::repeats_last_update`]), and so is a short one's repeat.
     fn fire_schedule(&mut self, until: DateTime<Utc>) -> Result<(), BacktestError> {
+        let mut first = None;
         while let Some(fire) = self.next_fire.filter(|f| *f <= until) {
             self.next_fire = trigger::schedule::next_fire(&self.policy.schedule, fire);
+            match first {
+                None => first = Some(fire),
+                Some(_) => {
+                    self.report.triggers += 1;
+                    self.report.triggers_suppressed += 1;
+                }
+            }
+        }
+        if let Some(fire) = first {
             self.request(
                 Pending {
                     kind: TriggerKind::Schedule,
