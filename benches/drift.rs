@@ -10,11 +10,20 @@
 //! then each file is predicted before its labels are learned. All four are
 //! scored on the same rows (every row after version 1's).
 //!
+//! One real-world stream joins them, `weather-real`: the NOAA weather data
+//! of the drift literature (daily rain at one station over 50 years, files
+//! of 30 days; `benches/peer/weather_stream.py` fetches it from PyPI with
+//! `DRIFTD_PYTHON`, else `.venv`). With `DRIFTD_RIVER_PYTHON` (a Python with
+//! river and polars), learners of the River library get the same label delay
+//! (`benches/peer/river_learners.py`; `DRIFTD_RIVER_LEARNERS` picks them) and
+//! the best of them is a baseline too.
+//!
 //! `cargo bench --bench drift` (or `make bench-drift`). Environment:
 //! `DRIFTD_DRIFT_SEEDS` (default `1,2,3`; the defaults were chosen on these,
 //! run `4,5,6` for held-out seeds), `DRIFTD_DRIFT_ROWS` (rows per stream,
 //! default 50000), `DRIFTD_DRIFT_STREAMS` (comma-separated names, default
-//! all), `DRIFTD_DRIFT_POLICY` (a policy file instead of the shipped one).
+//! all; `weather-real` is one of them), `DRIFTD_DRIFT_POLICY` (a policy file
+//! instead of the shipped one).
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -94,6 +103,8 @@ const STREAMS: &[Stream] = &[
 ];
 
 const ROWS_PER_FILE: usize = 1000;
+/// The real-world stream's name (`DRIFTD_DRIFT_STREAMS`).
+const WEATHER: &str = "weather-real";
 /// The stream spans eight weeks, so that the weekly schedule fires.
 const SPAN_SECONDS: f64 = 8.0 * 7.0 * 86_400.0;
 
@@ -179,11 +190,14 @@ fn policy_for(root: &Path, data: &Path) -> PathBuf {
 /// One stream's outcome.
 struct Outcome {
     stream: &'static str,
-    seed: u64,
+    /// `None` for the real-world stream, which has no seed.
+    seed: Option<u64>,
     policy: f64,
     periodic: f64,
     never: f64,
     online: f64,
+    /// The best River learner and its accuracy, when River ran.
+    river: Option<(String, f64)>,
     updates: u64,
     promoted: u64,
     rollbacks: u64,
@@ -322,11 +336,58 @@ fn online_accuracy(files: &[(Vec<f32>, Vec<i64>, usize)], bootstrap: usize) -> f
     correct as f64 / scored.max(1) as f64
 }
 
-fn evaluate(s: &'static Stream, rows: usize, seed: u64) -> Outcome {
-    let root = tempfile::tempdir().unwrap();
-    let data = root.path().join("data");
-    generate(s, rows, seed, &data);
-    let policy = policy_for(root.path(), &data);
+/// The real-world stream, fetched into `dir`; why not, when it cannot be.
+fn fetch_weather(dir: &Path) -> Result<(), String> {
+    let python = python().ok_or("no Python: set DRIFTD_PYTHON (polars) or create .venv")?;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/peer/weather_stream.py"
+    );
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(dir)
+        .output()
+        .map_err(|e| format!("{python}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+fn python() -> Option<String> {
+    std::env::var("DRIFTD_PYTHON").ok().or_else(|| {
+        let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+        Path::new(venv).exists().then(|| venv.to_string())
+    })
+}
+
+/// The best of the River learners on `data` (same label delay), when
+/// `DRIFTD_RIVER_PYTHON` is set.
+fn best_river_learner(data: &Path, bootstrap: usize) -> Option<(String, f64)> {
+    let python = std::env::var("DRIFTD_RIVER_PYTHON").ok()?;
+    let learners = std::env::var("DRIFTD_RIVER_LEARNERS")
+        .unwrap_or_else(|_| "logistic,hoeffding_adaptive,arf".into());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/peer/river_learners.py"
+    );
+    let stdout = run(Command::new(python)
+        .arg(script)
+        .arg(data)
+        .arg(bootstrap.to_string())
+        .arg(learners));
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (name, accuracy) = l.split_once(' ')?;
+            Some((name.to_string(), accuracy.trim().parse::<f64>().ok()?))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+fn evaluate(stream: &'static str, seed: Option<u64>, root: &Path, data: &Path) -> Outcome {
+    let policy = policy_for(root, data);
     let started = Instant::now();
     let json = run(Command::new(BIN).args([
         "backtest",
@@ -351,17 +412,49 @@ fn evaluate(s: &'static Stream, rows: usize, seed: u64) -> Outcome {
     let policy_run = run_of("policy");
     let bootstrap = report["data"]["bootstrap_rows"].as_u64().unwrap() as usize;
     Outcome {
-        stream: s.name,
+        stream,
         seed,
         policy: accuracy(&policy_run),
         periodic: accuracy(&run_of("periodic_only")),
         never: accuracy(&run_of("never_update")),
-        online: online_accuracy(&read_files(&data), bootstrap),
+        online: online_accuracy(&read_files(data), bootstrap),
+        river: best_river_learner(data, bootstrap),
         updates: policy_run["update_count"].as_u64().unwrap_or(0),
         promoted: policy_run["promoted_count"].as_u64().unwrap_or(0),
         rollbacks: policy_run["rollback_count"].as_u64().unwrap_or(0),
         training_seconds: policy_run["training_seconds"].as_f64().unwrap_or(0.0),
         backtest_seconds,
+    }
+}
+
+impl Outcome {
+    fn best_other(&self) -> f64 {
+        let river = self.river.as_ref().map_or(f64::NAN, |r| r.1);
+        self.periodic.max(self.never).max(self.online).max(river)
+    }
+
+    fn print(&self) {
+        let seed = self.seed.map_or("-".to_string(), |s| s.to_string());
+        let river = self
+            .river
+            .as_ref()
+            .map_or("-".to_string(), |(name, a)| format!("{a:.4} ({name})"));
+        println!(
+            "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {:+.4} | {} ({}, {}) | {:.1} | {:.1} |",
+            self.stream,
+            seed,
+            self.policy,
+            self.periodic,
+            self.never,
+            self.online,
+            river,
+            self.policy - self.best_other(),
+            self.updates,
+            self.promoted,
+            self.rollbacks,
+            self.training_seconds,
+            self.backtest_seconds
+        );
     }
 }
 
@@ -383,41 +476,45 @@ fn main() {
                 .is_none_or(|w| w.iter().any(|n| n == s.name))
         })
         .collect();
+    let weather = wanted
+        .as_ref()
+        .is_none_or(|w| w.iter().any(|n| n == WEATHER));
     println!(
-        "# Drift benchmark: {} streams x seeds {seeds:?}, {rows} rows each in files of {ROWS_PER_FILE}, spanning 8 weeks\n",
-        streams.len()
+        "# Drift benchmark: {} generated streams x seeds {seeds:?}, {rows} rows each in files of {ROWS_PER_FILE}, spanning 8 weeks{}\n",
+        streams.len(),
+        if weather { "; and the real-world weather stream, files of 30 days" } else { "" }
     );
-    println!("| stream | seed | shipped policy | periodic only | never update | online logistic | policy - best other | updates (promoted, rolled back) | training s | backtest s |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| stream | seed | shipped policy | periodic only | never update | online logistic | best River learner | policy - best other | updates (promoted, rolled back) | training s | backtest s |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut outcomes = Vec::new();
     for s in &streams {
         for &seed in &seeds {
-            let o = evaluate(s, rows, seed);
-            let best_other = o.periodic.max(o.never).max(o.online);
-            println!(
-                "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:+.4} | {} ({}, {}) | {:.1} | {:.1} |",
-                o.stream,
-                o.seed,
-                o.policy,
-                o.periodic,
-                o.never,
-                o.online,
-                o.policy - best_other,
-                o.updates,
-                o.promoted,
-                o.rollbacks,
-                o.training_seconds,
-                o.backtest_seconds
-            );
+            let root = tempfile::tempdir().unwrap();
+            let data = root.path().join("data");
+            generate(s, rows, seed, &data);
+            let o = evaluate(s.name, Some(seed), root.path(), &data);
+            o.print();
             outcomes.push(o);
+        }
+    }
+    if weather {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        match fetch_weather(&data) {
+            Ok(()) => {
+                let o = evaluate(WEATHER, None, root.path(), &data);
+                o.print();
+                outcomes.push(o);
+            }
+            Err(why) => println!("\n({WEATHER} skipped: {why})"),
         }
     }
     let losses = outcomes
         .iter()
-        .filter(|o| o.policy < o.periodic.max(o.never).max(o.online))
+        .filter(|o| o.policy < o.best_other())
         .count();
     println!(
-        "\n{} of {} stream-seeds: the shipped policy at or above every baseline",
+        "\n{} of {} streams and seeds: the shipped policy at or above every baseline",
         outcomes.len() - losses,
         outcomes.len()
     );
