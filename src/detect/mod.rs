@@ -68,4 +68,10 @@ pub trait Detector: Send + fmt::Debug {
     /// messages); 0 before any row. Right after a `Drift` it still describes
     /// the rows that raised it.
     fn estimate(&self) -> f64;
+    /// A detector that judges a fixed window of rows (the threshold): its
+    /// length. Its alerts then report its own window and accuracy
+    /// (`1 - estimate`), not the monitor's rolling window, which may differ.
+    fn window_rows(&self) -> Option<usize> {
+        None
+    }
 }

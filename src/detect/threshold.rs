@@ -150,6 +150,10 @@ impl Detector for Threshold {
             self.errors as f64 / self.outcomes.len() as f64
         }
     }
+
+    fn window_rows(&self) -> Option<usize> {
+        Some(self.params.window)
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@ pub struct DriftAlert {
     pub metric: String,
     /// The version's holdout accuracy (or its first full window).
     pub baseline: Option<f64>,
-    /// Rolling accuracy over the last `window` rows.
+    /// Accuracy over the last `window` rows: the monitor's rolling window,
+    /// or a windowed detector's own (the threshold's `window`).
     pub current: f64,
     /// The detector's estimate of the error rate when it signalled (input
     /// alerts: the largest PSI).

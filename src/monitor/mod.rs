@@ -125,6 +125,10 @@ impl Monitor {
                 let name = armed.detector.name();
                 let raise = armed.respond(signal, rows_seen, young, &self.config);
                 if let Some((severity, repeat)) = raise {
+                    let (current, window) = match armed.detector.window_rows() {
+                        Some(rows) => (1.0 - armed.detector.estimate(), rows),
+                        None => (current, self.config.window),
+                    };
                     alerts.push(DriftAlert {
                         kind: error_kind(),
                         detector: name.to_string(),
@@ -133,7 +137,7 @@ impl Monitor {
                         baseline: self.baseline,
                         current,
                         estimated_error: armed.detector.estimate(),
-                        window: self.config.window,
+                        window,
                         rows_since_live: rows_seen,
                         live_version: self.version,
                         repeat,

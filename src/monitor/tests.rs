@@ -108,3 +108,21 @@ fn the_time_window_keeps_only_recent_rows() {
     assert_eq!(m.window_metrics().unwrap().rows, 4);
     assert_eq!(m.window_metrics().unwrap().auc, None, "one label only");
 }
+
+/// Regression: a threshold detector of 500 rows beside a monitor window of
+/// 250 reported "accuracy over the last 250 rows".
+#[test]
+fn a_threshold_alert_reports_its_own_window_and_accuracy() {
+    let mut m = Monitor::new(&config(4, vec![threshold(10, 0.2)]), 2, None, Some(0.9));
+    let mut outcomes = vec![true; 10];
+    outcomes.extend([false; 4]);
+    let alerts = m.observe(&rows(&outcomes));
+    let drift = alerts
+        .iter()
+        .find(|a| a.severity == Severity::Drift)
+        .expect("the threshold fires");
+    assert_eq!(drift.window, 10);
+    // It fires at 4 wrong of the last 10: 0.6 is below 0.9 - 0.2.
+    assert!((drift.current - 0.6).abs() < 1e-9, "{drift:?}");
+    assert_eq!(m.rolling_accuracy(), Some(0.0), "the monitor's window of 4");
+}
