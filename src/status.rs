@@ -98,6 +98,8 @@ pub struct Status {
     /// The last input-drift check: the features that moved most.
     #[serde(default)]
     pub input_drift: Vec<crate::input_drift::FeatureDrift>,
+    /// Rows the live version has scored in this process (its monitor's
+    /// rows): 0 right after a promotion, a rollback or a start.
     pub rows_since_live: u64,
     /// Since this process started (the totals are `manifest_*`).
     pub files_ingested: u64,

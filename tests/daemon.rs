@@ -261,6 +261,17 @@ fn status_after_a_restart_counts_the_manifest_and_labels_this_run() {
         ),
         "{text}"
     );
+    // The quarantined file is named with its reason, though the running
+    // process never saw it.
+    let listed = text
+        .lines()
+        .skip_while(|l| !l.starts_with("quarantined files (1 of 1"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        listed.starts_with("  zz-garbage.parquet (") && listed.contains("Parquet"),
+        "{text}"
+    );
     signal(&second, "TERM");
     assert!(second.wait().unwrap().success());
 }

@@ -115,6 +115,15 @@ async fn a_manual_trigger_runs_one_tournament_on_the_new_rows() {
         }
     }
     assert_eq!(s.live_version, u.promoted.or(Some(1)));
+    // Regression: right after a promotion the status showed the previous
+    // version's 1000 rows as the new version's.
+    if u.promoted.is_some() {
+        assert_eq!(
+            s.rows_since_live, 0,
+            "nothing scored by the new version yet"
+        );
+        assert_eq!(s.rolling_accuracy, None);
+    }
 
     d.stop.send(()).unwrap();
     let last = d.task.await.unwrap().unwrap();

@@ -82,6 +82,7 @@ fn status(policy: &Policy, json: bool) -> Result<()> {
     }
     if let Some(s) = status {
         print_daemon(policy, &s);
+        print_quarantined(policy, s.manifest_files_quarantined);
     } else {
         println!("daemon: no status file in {}", policy.state.dir.display());
     }
@@ -114,7 +115,7 @@ fn print_daemon(policy: &Policy, s: &crate::status::Status) {
         s.rows_ingested
     );
     println!(
-        "rolling accuracy: {} (baseline {}), {} rows since the live version",
+        "rolling accuracy: {} (baseline {}), {} rows scored by the live version since it went live or driftd started",
         fmt_opt(s.rolling_accuracy),
         fmt_opt(s.baseline),
         s.rows_since_live
@@ -149,6 +150,36 @@ fn print_daemon(policy: &Policy, s: &crate::status::Status) {
     }
     if let Some(u) = s.updates.last() {
         println!("last update: {}", u.decision);
+    }
+}
+
+/// The newest quarantined files and why, from the manifest (the status
+/// file has only their count).
+fn print_quarantined(policy: &Policy, count: u64) {
+    const SHOWN: usize = 5;
+    if count == 0 {
+        return;
+    }
+    let path = policy.state.dir.join("manifest.json");
+    let manifest = match crate::ingest::Manifest::load(&path) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("quarantined files: cannot read the manifest: {e}");
+            return;
+        }
+    };
+    let newest = manifest.quarantined_newest_first(SHOWN);
+    let total = manifest.file_counts().1;
+    println!(
+        "quarantined files ({} of {total}, newest first; all of them in {}):",
+        newest.len(),
+        path.display()
+    );
+    for (name, reason, at) in newest {
+        println!(
+            "  {name} ({}): {reason}",
+            at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
     }
 }
 

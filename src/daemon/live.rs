@@ -60,6 +60,10 @@ impl Daemon {
         (self.monitor, self.input_monitor) =
             monitors_for(&self.policy, &live.meta, live.model.inputs());
         self.input_episode = None;
+        // The new monitor has scored nothing yet: the status must not show
+        // the previous version's rows (or rolling accuracy) as the new one's.
+        self.status.rows_since_live = 0;
+        self.status.rolling_accuracy = None;
         self.status.metrics = None;
         self.status.time_window_metrics = None;
         self.status.input_drift = Vec::new();
@@ -117,7 +121,6 @@ impl Daemon {
             new_rows = new_rows.rows.len(),
             "restored training rows from the manifest"
         );
-        self.status.rows_since_live = new_rows.rows.len() as u64;
         self.new_rows = Some(new_rows);
     }
 

@@ -161,6 +161,26 @@ impl Manifest {
         (ingested, self.files.len() as u64 - ingested)
     }
 
+    /// Quarantined files, newest first: (path, reason, when), at most
+    /// `limit` of them.
+    pub fn quarantined_newest_first(&self, limit: usize) -> Vec<(&str, &str, DateTime<Utc>)> {
+        let mut v: Vec<(u64, &str, &str, DateTime<Utc>)> = self
+            .files
+            .iter()
+            .filter_map(|(name, e)| match &e.outcome {
+                Outcome::Quarantined { reason } => {
+                    Some((e.seq, name.as_str(), reason.as_str(), e.at))
+                }
+                Outcome::Ingested { .. } => None,
+            })
+            .collect();
+        v.sort_by_key(|e| std::cmp::Reverse(e.0));
+        v.into_iter()
+            .take(limit)
+            .map(|(_, name, reason, at)| (name, reason, at))
+            .collect()
+    }
+
     /// Paths of ingested files in ingestion order.
     pub fn ingested_in_order(&self) -> Vec<(String, usize)> {
         let mut v: Vec<(u64, String, usize)> = self
