@@ -52,6 +52,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon in the foreground.
     Run {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
@@ -59,12 +60,14 @@ pub enum Command {
     /// child process for a file that killed its previous process).
     #[command(hide = true)]
     ProbeFile {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         file: PathBuf,
     },
     /// Validate a policy file; report every error with its line.
     CheckConfig {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
@@ -79,6 +82,7 @@ pub enum Command {
     },
     /// Train version 1 from the given Parquet files.
     Init {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Parquet files with the policy's feature and label columns.
@@ -87,20 +91,25 @@ pub enum Command {
     },
     /// Show the live version and the daemon's rolling metrics.
     Status {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Print the status as JSON.
         #[arg(long)]
         json: bool,
     },
     /// List the versions in the registry.
     Versions {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Print the versions as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Make an earlier version live again (default: the previous live one).
     Rollback {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// The version to go back to.
@@ -112,6 +121,7 @@ pub enum Command {
     },
     /// Make any good version live.
     Promote {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         version: u64,
@@ -122,6 +132,7 @@ pub enum Command {
     /// Adopt a model trained elsewhere (a PyTorch nn.Sequential state_dict
     /// saved with safetensors.torch.save_file) as a new version.
     Import {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// The state_dict: tensors 0.weight, 0.bias, 2.weight, ... (and
@@ -137,6 +148,7 @@ pub enum Command {
     },
     /// Keep a version whatever the retention policy (registry.keep_last).
     Pin {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         version: u64,
@@ -146,12 +158,14 @@ pub enum Command {
     },
     /// Let retention delete a pinned version again.
     Unpin {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         version: u64,
     },
     /// Run one update tournament now on the rows the daemon has seen.
     Update {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Strategies to try (default: the policy's update.candidates).
@@ -160,18 +174,23 @@ pub enum Command {
         /// Show the leaderboard without promoting.
         #[arg(long)]
         dry_run: bool,
+        /// Print the leaderboard and the decision as JSON.
         #[arg(long)]
         json: bool,
     },
     /// The tutorial's experiment on your files: train on OLD, update with
     /// NEW by each strategy, score on TEST, over several seeds.
     Compare {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Parquet file the original model is trained on.
         #[arg(long)]
         old: PathBuf,
+        /// Parquet file of newer rows the strategies update with.
         #[arg(long)]
         new: PathBuf,
+        /// Parquet file of newer rows every model is scored on.
         #[arg(long)]
         test: PathBuf,
         /// Strategies to compare (default: none and every retraining strategy).
@@ -180,6 +199,7 @@ pub enum Command {
         /// Seeds to average over.
         #[arg(long, default_value_t = 5)]
         repeats: u64,
+        /// Print the comparison as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -187,6 +207,7 @@ pub enum Command {
     /// offline, beside two baselines ("never update" and "periodic only"):
     /// prequential accuracy, alerts, updates, versions, and a plot.
     Backtest {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// The directory of Parquet files to replay (in timestamp order
@@ -218,6 +239,7 @@ pub enum Command {
     /// earlier part of the rows, report it on the later part (held out), and
     /// write the chosen policy.
     Tune {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// The directory of Parquet files to replay (as for `backtest`).
@@ -246,6 +268,7 @@ pub enum Command {
     /// The backtest's picture for a live daemon: its registry history and
     /// the rolling-accuracy trace in state/status.json.
     Report {
+        /// The policy file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Write the plot as SVG.
@@ -254,6 +277,8 @@ pub enum Command {
         /// Write the plot as PNG.
         #[arg(long, value_name = "OUT.png")]
         png: Option<PathBuf>,
+        /// Print the report as JSON instead of text: the versions, the registry
+        /// history and the daemon's status with its accuracy trace.
         #[arg(long)]
         json: bool,
     },
@@ -268,8 +293,10 @@ pub enum Command {
 pub enum GenKind {
     /// The tutorial's experiment: old.parquet, new_train.parquet, new_test.parquet.
     Reference {
+        /// Directory to write the three files into (created if missing).
         #[arg(long)]
         out: PathBuf,
+        /// Seed of the generator: the same seed writes the same rows.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Rows in all (split 50/25/25 into old, new_train, new_test).
@@ -278,8 +305,10 @@ pub enum GenKind {
     },
     /// A stream with concept drift, split into files.
     Stream {
+        /// Directory to write the files into (created if missing): part-000000.parquet, ...
         #[arg(long)]
         out: PathBuf,
+        /// Rows in all.
         #[arg(long, default_value_t = 6000)]
         rows: usize,
         /// Row positions where the concept changes (repeat or comma-separate).
@@ -291,8 +320,10 @@ pub enum GenKind {
         /// Fraction of the class clusters that move at each drift (0, 1].
         #[arg(long, default_value_t = 1.0)]
         drift_magnitude: f64,
+        /// Rows per Parquet file.
         #[arg(long, default_value_t = 250)]
         rows_per_file: usize,
+        /// Feature columns f0, f1, ... (float32).
         #[arg(long, default_value_t = 20)]
         features: usize,
         /// Add a timestamp column `ts`, one row every this many seconds.
@@ -302,20 +333,24 @@ pub enum GenKind {
         /// stream is the same on every run.
         #[arg(long, requires = "seconds_per_row")]
         start: Option<i64>,
+        /// Seed of the generator: the same seed writes the same rows.
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
     /// A stream from a drift generator of the literature (SEA, Agrawal,
     /// rotating hyperplane, random RBF, STAGGER), split into files.
     Drift {
+        /// Directory to write the files into (created if missing): part-000000.parquet, ...
         #[arg(long)]
         out: PathBuf,
+        /// The generator of the literature.
         #[arg(long, value_enum)]
         generator: crate::synth::Generator,
         /// How the concept changes: abrupt, gradual, incremental (hyperplane,
         /// RBF, SEA) or recurring (two concepts in turn).
         #[arg(long, value_enum, default_value = "abrupt")]
         drift: crate::synth::DriftKind,
+        /// Rows in all.
         #[arg(long, default_value_t = 100_000)]
         rows: usize,
         /// Drift points, evenly spaced over the stream.
@@ -331,6 +366,7 @@ pub enum GenKind {
         /// their own: SEA 3, Agrawal 9, STAGGER 3).
         #[arg(long, default_value_t = 10)]
         features: usize,
+        /// Rows per Parquet file.
         #[arg(long, default_value_t = 1000)]
         rows_per_file: usize,
         /// Add a timestamp column `ts`, one row every this many seconds.
@@ -339,6 +375,7 @@ pub enum GenKind {
         /// Unix seconds of the first row's `ts` (default: now).
         #[arg(long, requires = "seconds_per_row")]
         start: Option<i64>,
+        /// Seed of the generator: the same seed writes the same rows.
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
