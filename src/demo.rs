@@ -34,6 +34,8 @@ pub struct VersionLine {
 #[derive(Debug, Serialize)]
 pub struct DemoSummary {
     pub dir: PathBuf,
+    /// Whether `dir` is kept (`--dir`); a temporary one is deleted at exit.
+    pub kept: bool,
     pub drift_at_row: usize,
     pub rows_ingested: u64,
     pub files_ingested: u64,
@@ -55,6 +57,15 @@ pub async fn run(dir: Option<PathBuf>) -> Result<DemoSummary> {
     let started = std::time::Instant::now();
     let (_tmp, root) = match dir {
         Some(d) => {
+            // A previous demo's manifest and registry would make the daemon
+            // skip the files it is fed and the demo wait for nothing.
+            let used = std::fs::read_dir(&d).is_ok_and(|mut entries| entries.next().is_some());
+            if used {
+                anyhow::bail!(
+                    "{}: not empty (a previous demo?); the demo needs a new or empty directory",
+                    d.display()
+                );
+            }
             std::fs::create_dir_all(&d)
                 .with_context(|| format!("cannot create {}", d.display()))?;
             (None, d.canonicalize()?)
@@ -162,6 +173,7 @@ pub async fn run(dir: Option<PathBuf>) -> Result<DemoSummary> {
         None
     };
     Ok(DemoSummary {
+        kept: _tmp.is_none(),
         dir: root,
         drift_at_row: DRIFT_AT,
         rows_ingested: status.rows_ingested,
@@ -227,7 +239,13 @@ impl DemoSummary {
             "\ndriftd demo — {} rows in {} files, concept drift injected at row {} ({:.1} s)\n",
             self.rows_ingested, self.files_ingested, self.drift_at_row, self.seconds
         ));
-        out.push_str(&format!("files and policy: {}\n\n", self.dir.display()));
+        if self.kept {
+            out.push_str(&format!("files and policy: {}\n\n", self.dir.display()));
+        } else {
+            out.push_str(
+                "files and policy: a temporary directory, deleted at exit (keep them with --dir DIR)\n\n",
+            );
+        }
         out.push_str("rolling accuracy of the live model, file by file:\n");
         out.push_str("  rows  version  rolling  file\n");
         for p in &self.trace {

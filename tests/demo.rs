@@ -68,6 +68,7 @@ fn demo_human_output_names_the_parts() {
         "leaderboard",
         "versions:",
         "after the update",
+        "files and policy: a temporary directory, deleted at exit",
     ] {
         assert!(out.contains(part), "missing {part:?} in:\n{out}");
     }
@@ -79,5 +80,20 @@ fn demo_human_output_names_the_parts() {
     assert!(
         logs.contains("model_promoted"),
         "no model_promoted event in the logs"
+    );
+}
+
+/// Regression: a second demo in the same directory waited 5 minutes for
+/// files the first one's manifest had already taken, then failed.
+#[test]
+fn demo_in_a_used_directory_refuses_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.toml"), "").unwrap();
+    let o = driftd(&["demo", "--dir", dir.path().to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("not empty (a previous demo?)") && err.contains(dir.path().to_str().unwrap()),
+        "{err}"
     );
 }
