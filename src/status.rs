@@ -43,6 +43,7 @@ pub enum Trigger {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TracePoint {
     pub file: String,
+    /// Rows ingested over every run of the daemon, this file's included.
     pub rows_total: u64,
     pub live_version: Option<u64>,
     pub rolling_accuracy: Option<f64>,
@@ -153,6 +154,22 @@ pub struct Status {
     /// Final training loss of the last promoted version.
     #[serde(default)]
     pub last_train_loss: Option<f64>,
+}
+
+impl Status {
+    /// A new process's status: the history the previous process left in
+    /// `state/status.json` (the accuracy trace, the alerts, the updates) is
+    /// kept, so `status` and `report` show it after a restart; everything
+    /// else starts anew.
+    pub fn carried_over(state_dir: &Path) -> Status {
+        let previous = read_status(state_dir).unwrap_or_default();
+        Status {
+            trace: previous.trace,
+            alerts: previous.alerts,
+            updates: previous.updates,
+            ..Status::default()
+        }
+    }
 }
 
 /// Reads `state/status.json` written by a running (or stopped) daemon.

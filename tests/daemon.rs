@@ -254,6 +254,15 @@ fn status_after_a_restart_counts_the_manifest_and_labels_this_run() {
     assert_eq!(s["manifest_files_ingested"], 6, "{s}");
     assert_eq!(s["manifest_files_quarantined"], 1, "{s}");
     assert_eq!(s["manifest_rows_ingested"], 1500, "{s}");
+    // Regression: the trace started anew at a restart (`report` drew an
+    // empty plot). It is carried over and keeps counting rows over runs.
+    let rows: Vec<u64> = s["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rows_total"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rows, [250, 500, 750, 1000, 1250, 1500], "{s}");
     let text = stdout(&driftd(&["status", "--config", policy.to_str().unwrap()]));
     assert!(
         text.contains(

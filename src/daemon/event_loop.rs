@@ -164,6 +164,7 @@ impl Daemon {
         let trainer = Worker::spawn("driftd-trainer", ()).map_err(DaemonError::Thread)?;
         let monitor = Monitor::new(&policy.monitor, 2, None, None);
         let input_monitor = InputMonitor::new(policy.monitor.input.clone(), None, 0);
+        let carried = Status::carried_over(&policy.state.dir);
         let mut d = Daemon {
             _state_lock: state_lock,
             policy,
@@ -183,7 +184,7 @@ impl Daemon {
             running: None,
             status: Status {
                 pid: std::process::id(),
-                ..Status::default()
+                ..carried
             },
             status_tx,
             last_file: None,

@@ -96,7 +96,9 @@ impl Daemon {
         self.status.rolling_accuracy = self.monitor.rolling_accuracy();
         let point = TracePoint {
             file: name.clone(),
-            rows_total: self.rows_total,
+            // Over every run (the manifest's count, this file included), so
+            // a trace carried over a restart keeps counting up.
+            rows_total: self.status.manifest_rows_ingested,
             live_version: self.status.live_version,
             rolling_accuracy: self.monitor.rolling_accuracy(),
             file_accuracy,
