@@ -97,9 +97,11 @@ impl Replay<'_> {
     }
 
     /// Schedule fires up to `until` (the next file's first row). Fires
-    /// between two files meet the same rows: the first asks for an update,
-    /// the later ones are skipped as the daemon skips them (see
-    /// [`trigger::repeats_last_update`]), and so is a short one's repeat.
+    /// between two files meet the same rows: the first asks for an update
+    /// and the later ones are counted as suppressed. The daemon would run
+    /// them, on the same rows with the same seed, and decide the same (or,
+    /// after a promotion, find no new rows): one tournament instead of one
+    /// per fire when rows come more slowly than the schedule.
     fn fire_schedule(&mut self, until: DateTime<Utc>) -> Result<(), BacktestError> {
         let mut first = None;
         while let Some(fire) = self.next_fire.filter(|f| *f <= until) {

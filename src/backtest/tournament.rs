@@ -12,7 +12,7 @@ use super::BacktestError;
 use crate::input_drift::InputProfile;
 use crate::registry::{DataSummary, TrainedFiles};
 use crate::status::TriggerKind;
-use crate::trigger::{self, Pending};
+use crate::trigger::Pending;
 use crate::update::{self, Probation, Promotion, UpdateRows};
 
 impl Replay<'_> {
@@ -22,11 +22,6 @@ impl Replay<'_> {
         let Some(pending) = self.pending else {
             return Ok(());
         };
-        if trigger::repeats_last_update(pending.kind, self.rows_total, self.continual_from) {
-            self.pending = None;
-            self.report.triggers_suppressed += 1;
-            return Ok(());
-        }
         let (meta, live) = self.live.as_ref().expect("version 1 is live");
         let (new, old, end_row) = match update::update_rows(
             &self.policy,

@@ -10,7 +10,7 @@ use super::{DaemonError, Pending, Probation, TriggerKind, UpdateSummary};
 use crate::input_drift::InputProfile;
 use crate::model::{self, Classifier, Dataset};
 use crate::registry::{CandidateScore, DataSummary};
-use crate::trigger::{repeats_last_update, waits_for_backlog};
+use crate::trigger::waits_for_backlog;
 use crate::update::{self, StrategyName, Tournament, UpdateData, UpdateError};
 use crate::update::{consume_trained, strategies_for, update_rows, UpdateRows};
 use crate::update::{
@@ -57,16 +57,6 @@ impl Daemon {
         };
         if self.live.is_none() {
             debug!("an update was requested before version 1 exists; it waits");
-            return;
-        }
-        if repeats_last_update(pending.kind, self.rows_total, self.continual_from) {
-            info!(
-                event = "update_rejected",
-                trigger = pending.kind.as_str(),
-                "the schedule fired with no new row since the last update: it would decide the same again"
-            );
-            self.pending = None;
-            self.status.update_pending = false;
             return;
         }
         if self.backlog && waits_for_backlog(pending.kind) {

@@ -7,7 +7,5 @@
 pub mod rules;
 pub mod schedule;
 
-pub use rules::{
-    coalesce, continual_due, repeats_last_update, suppression, waits_for_backlog, Pending,
-};
+pub use rules::{coalesce, continual_due, suppression, waits_for_backlog, Pending};
 pub use schedule::Clock;

@@ -43,20 +43,6 @@ pub fn continual_due(policy: &Policy, rows_total: u64, since_row: u64) -> Option
     })
 }
 
-/// Whether a scheduled update would only repeat the last one: no row has
-/// arrived since the last update's rows ended (`last_update_end`, one past
-/// its last global row). With rows slower than the schedule (daily rows in
-/// monthly files under a weekly cron) several fires meet the same rows, and
-/// a tournament on the same rows decides the same again. A manual request
-/// always runs; drift and continual triggers come with rows of their own.
-pub fn repeats_last_update(
-    kind: TriggerKind,
-    rows_total: u64,
-    last_update_end: Option<u64>,
-) -> bool {
-    kind == TriggerKind::Schedule && last_update_end.is_some_and(|end| end >= rows_total)
-}
-
 /// Whether an update of `kind` waits until the files already in the data
 /// directory are read (a backlog after downtime, or files landing at once):
 /// a scheduled or continual update is about the rows that have arrived, so
@@ -132,17 +118,6 @@ mod tests {
             continual_due(&policy, 5500, 3500).unwrap().from_row,
             Some(3500)
         );
-    }
-
-    #[test]
-    fn a_schedule_fire_with_no_row_since_the_last_update_repeats_it() {
-        use TriggerKind::*;
-        assert!(repeats_last_update(Schedule, 5970, Some(5970)));
-        assert!(!repeats_last_update(Schedule, 6000, Some(5970)));
-        assert!(!repeats_last_update(Schedule, 5970, None), "no update yet");
-        for kind in [Manual, Drift, Continual] {
-            assert!(!repeats_last_update(kind, 5970, Some(5970)), "{kind:?}");
-        }
     }
 
     #[test]
