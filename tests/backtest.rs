@@ -45,6 +45,58 @@ dir = "state"
     p
 }
 
+/// `gen-data stream` into `data`: `rows` rows in files of `per_file`, one
+/// row every `seconds_per_row` from [`START`], plus `extra` flags.
+fn gen_timed_stream(
+    data: &Path,
+    rows: usize,
+    per_file: usize,
+    seconds_per_row: u64,
+    seed: u64,
+    extra: &[&str],
+) {
+    let (rows, per_file, seconds, seed) = (
+        rows.to_string(),
+        per_file.to_string(),
+        seconds_per_row.to_string(),
+        seed.to_string(),
+    );
+    let mut args = vec![
+        "gen-data",
+        "stream",
+        "--out",
+        data.to_str().unwrap(),
+        "--rows",
+        &rows,
+        "--rows-per-file",
+        &per_file,
+        "--seconds-per-row",
+        &seconds,
+        "--start",
+        START,
+        "--seed",
+        &seed,
+    ];
+    args.extend_from_slice(extra);
+    let o = driftd(&args);
+    assert!(o.status.success(), "gen-data: {}", stderr(&o));
+}
+
+/// `driftd backtest` of `data` under `policy`, with `extra` arguments.
+fn run_backtest(policy: &Path, data: &Path, extra: &[&std::ffi::OsStr]) -> Output {
+    let output = Command::new(BIN)
+        .args(["backtest", "--config"])
+        .arg(policy)
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .env("DRIFTD_PROGRESS_SECONDS", "0")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "backtest: {}", stderr(&output));
+    output
+}
+
 struct Run {
     _dir: tempfile::TempDir,
     output: Output,
@@ -60,41 +112,26 @@ fn backtest() -> &'static Run {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let data = root.join("incoming");
-        let o = driftd(&[
-            "gen-data",
-            "stream",
-            "--out",
-            data.to_str().unwrap(),
-            "--rows",
-            &ROWS.to_string(),
-            "--drift-at",
-            &format!("{},{}", DRIFTS[0], DRIFTS[1]),
-            "--rows-per-file",
-            "250",
-            "--seconds-per-row",
-            "60",
-            "--start",
-            START,
-            "--seed",
-            "3",
-        ]);
-        assert!(o.status.success(), "gen-data: {}", stderr(&o));
+        let drifts = format!("{},{}", DRIFTS[0], DRIFTS[1]);
+        gen_timed_stream(&data, ROWS, 250, 60, 3, &["--drift-at", &drifts]);
         let policy = write_backtest_policy(root);
-        let output = Command::new(BIN)
-            .args(["backtest", "--config"])
-            .arg(&policy)
-            .arg("--data")
-            .arg(&data)
-            .arg("--json")
-            .arg(root.join("report.json"))
-            .arg("--plot")
-            .arg(root.join("plot.svg"))
-            .arg("--png")
-            .arg(root.join("plot.png"))
-            .env("DRIFTD_PROGRESS_SECONDS", "0")
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "backtest: {}", stderr(&output));
+        let (json, svg, png) = (
+            root.join("report.json"),
+            root.join("plot.svg"),
+            root.join("plot.png"),
+        );
+        let output = run_backtest(
+            &policy,
+            &data,
+            &[
+                "--json".as_ref(),
+                json.as_ref(),
+                "--plot".as_ref(),
+                svg.as_ref(),
+                "--png".as_ref(),
+                png.as_ref(),
+            ],
+        );
         let json =
             serde_json::from_slice(&std::fs::read(root.join("report.json")).unwrap()).unwrap();
         let svg = std::fs::read_to_string(root.join("plot.svg")).unwrap();
@@ -167,34 +204,9 @@ fn schedule_fires_between_two_files_run_one_update() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let data = root.join("incoming");
-    let o = driftd(&[
-        "gen-data",
-        "stream",
-        "--out",
-        data.to_str().unwrap(),
-        "--rows",
-        "1800",
-        "--rows-per-file",
-        "100",
-        "--seconds-per-row",
-        "86400",
-        "--start",
-        START,
-        "--seed",
-        "5",
-    ]);
-    assert!(o.status.success(), "gen-data: {}", stderr(&o));
+    gen_timed_stream(&data, 1800, 100, 86400, 5, &[]);
     let policy = write_backtest_policy(root);
-    let o = Command::new(BIN)
-        .args(["backtest", "--config"])
-        .arg(&policy)
-        .arg("--data")
-        .arg(&data)
-        .arg("--json")
-        .env("DRIFTD_PROGRESS_SECONDS", "0")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "backtest: {}", stderr(&o));
+    let o = run_backtest(&policy, &data, &["--json".as_ref()]);
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let periodic = run_named(&json, "periodic_only");
     let rows: Vec<u64> = periodic["updates"]
