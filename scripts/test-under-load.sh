@@ -11,6 +11,7 @@ set -euo pipefail
 runs=${1:-5}
 cores=$(nproc)
 logs=${DRIFTD_UNDER_LOAD_LOGS:-$(mktemp -d -t driftd-under-load.XXXXXX)}
+mkdir -p "$logs"
 burners=()
 stop_burners() {
     for pid in "${burners[@]}"; do kill "$pid" 2>/dev/null || true; done
