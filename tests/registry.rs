@@ -37,6 +37,14 @@ fn init_registry(root: &Path, extra: &str) -> PathBuf {
 
 /// Writes version `v` (version 1's weights, a new id) like a promotion
 /// would, optionally making it live.
+/// Version 1 from `init`, then 2 and 3, each made live in turn (3 is live).
+fn three_live_versions(root: &Path) -> PathBuf {
+    let policy = init_registry(root, "");
+    add_version(root, 2, true);
+    add_version(root, 3, true);
+    policy
+}
+
 fn add_version(root: &Path, v: u64, live: bool) {
     let reg = Registry::open(&root.join("models")).unwrap();
     let (mut meta, model) = reg.load_model(1).unwrap();
@@ -72,10 +80,8 @@ fn stop(child: Running) -> String {
 fn a_broken_live_version_is_reported_and_the_daemon_falls_back() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let policy = init_registry(root, "");
+    let policy = three_live_versions(root);
     let cfg = policy.to_str().unwrap();
-    add_version(root, 2, true);
-    add_version(root, 3, true);
     let ckpt = root.join("models/versions/000003/model.safetensors");
     corrupt(&ckpt);
 
@@ -187,10 +193,8 @@ fn rollback_and_promote_move_a_running_daemon_and_are_audited() {
 fn the_default_rollback_refuses_a_broken_previous_version() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let policy = init_registry(root, "");
+    let policy = three_live_versions(root);
     let cfg = policy.to_str().unwrap();
-    add_version(root, 2, true);
-    add_version(root, 3, true);
     corrupt(&root.join("models/versions/000002/model.safetensors"));
     let o = driftd(&["rollback", "--config", cfg]);
     assert!(!o.status.success());
@@ -350,10 +354,8 @@ fn retention_after_promotions_keeps_live_previous_newest_and_pinned() {
 fn rollback_after_rollback_walks_back_and_refuses_at_the_oldest() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let policy = init_registry(root, "");
+    let policy = three_live_versions(root);
     let cfg = policy.to_str().unwrap();
-    add_version(root, 2, true);
-    add_version(root, 3, true);
     let reg = Registry::open(&root.join("models")).unwrap();
     for expected in [2, 1] {
         let o = driftd(&["rollback", "--config", cfg]);
