@@ -22,9 +22,10 @@
 # /var/tmp, /run, /dev (a few device nodes bound in) and /dev/shm are fresh
 # tmpfs; /proc is a new instance with /proc/sys read-only; /sys is a new
 # read-only sysfs with the namespace's own cgroup2 on /sys/fs/cgroup;
-# systemd runs with `container=` set and without CAP_SYS_MODULE and
-# CAP_SYS_TIME. The script asserts that / is the overlay right before the
-# exec. If this script dies, the namespace's PID 1 is killed with it
+# systemd runs with `container=` set and without CAP_SYS_MODULE,
+# CAP_SYS_TIME, CAP_SYS_BOOT, CAP_SYS_RAWIO, CAP_SYSLOG and CAP_MAC_*. The
+# script asserts that / is the overlay (and /tmp, /var/tmp, /run tmpfs)
+# right before the exec. If this script dies, the namespace's PID 1 is killed with it
 # (PR_SET_PDEATHSIG through setpriv and unshare --kill-child); a trap tears
 # everything down on any exit; a whole run is bounded by `timeout`
 # (DRIFTD_SYSTEMD_TEST_TIMEOUT, default 300 s). Sentinel files in the host's
@@ -146,8 +147,6 @@ SELF=$(readlink -f "$0")
 for tool in unshare nsenter setpriv findmnt make ldd timeout systemctl journalctl; do
     command -v "$tool" >/dev/null || skip "no $tool"
 done
-grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null \
-    || skip "the kernel has no overlay filesystem"
 cgroot=$(findmnt -n -t cgroup2 -o TARGET | head -n 1)
 [ -n "$cgroot" ] || skip "no cgroup2 hierarchy mounted on the host"
 unshare --pid --fork --mount --uts --ipc --net --cgroup true 2>/dev/null \
@@ -170,7 +169,12 @@ teardown() {
     set +e
     trap - EXIT INT TERM
     if [ -n "$unshare_pid" ]; then
-        [ -n "$pid1" ] && kill -KILL "$pid1" 2>/dev/null
+        # SIGKILL to the namespace's PID 1 ends every process in it; the
+        # mount namespace, the overlay and its tmpfs go with the last one.
+        # (unshare is this shell's unreaped child, so its children are.)
+        if [ -n "$pid1" ] && grep -qw "$pid1" "/proc/$unshare_pid/task/$unshare_pid/children" 2>/dev/null; then
+            kill -KILL "$pid1"
+        fi
         kill -KILL "$unshare_pid" 2>/dev/null
         wait "$unshare_pid" 2>/dev/null
     fi
@@ -201,7 +205,7 @@ teardown() {
     exit "$rc"
 }
 trap teardown EXIT
-trap 'echo "systemd-test: interrupted in step: $STEP" >&2; exit 1' INT TERM
+trap 'echo "systemd-test: interrupted (SIGTERM: the whole run is bounded to ${TIMEOUT}s) in step: $STEP" >&2; exit 1' INT TERM
 
 # Every command in the sandbox is bounded (IN_NS_TIMEOUT seconds, default 120).
 in_ns() { timeout -k 5 "${IN_NS_TIMEOUT:-120}" nsenter -t "$pid1" -m -p -u -i -n -- "$@"; }
@@ -241,14 +245,19 @@ wait_for() {
 }
 
 journal() { in_ns journalctl --no-pager -o cat -u driftd "$@" 2>/dev/null; }
-journal_has() { journal | grep -Eq -- "$1"; }
+# grep reads all (no -q): an early exit would fail journalctl with SIGPIPE.
+journal_has() { journal | grep -E -- "$1" >/dev/null; }
 # Lines of the driftd journal after the first one matching $1 that match $2.
 journal_after_has() { journal | awk -v a="$1" -v b="$2" 'f && $0 ~ b { found = 1 } $0 ~ a { f = 1 } END { exit !found }'; }
 prop_is() { [ "$(prop "$1" "$2" 2>/dev/null)" = "$3" ]; }
-prop_matches() { prop "$1" "$2" 2>/dev/null | grep -Eq -- "$3"; }
+prop_matches() { prop "$1" "$2" 2>/dev/null | grep -E -- "$3" >/dev/null; }
 
 # ---- boot ------------------------------------------------------------------
 step "boot systemd in new namespaces on an overlay"
+# Cgroups of earlier runs that were SIGKILLed (their script's pid is gone).
+for stale in "${cg%.*}".*; do
+    [ -d "$stale" ] && [ ! -e "/proc/${stale##*.}" ] && find "$stale" -depth -type d -exec rmdir {} + 2>/dev/null
+done
 mkdir -p "$cg" || skip "cannot create a cgroup under $cgroot$own_cg"
 # Host paths the root must show: the binary, the libraries it resolves
 # outside the system directories (make install copies them), the checkout.
@@ -338,6 +347,12 @@ main=$(prop driftd MainPID)
 user=$(in_ns ps -o user= -p "$main" | tr -d ' ')
 [ "$user" = driftd ] || fail "the daemon runs as '$user', not driftd"
 journal_has 'driftd is watching' || fail "no 'driftd is watching' line in the journal"
+# The live unit's exposure, as tests/systemd_unit.rs checks the file's offline.
+exposure=$(in_ns systemd-analyze security --no-pager driftd.service 2>&1 \
+    | sed -n 's/.*Overall exposure level for driftd.service: \([0-9.]*\).*/\1/p')
+[ -n "$exposure" ] || fail "systemd-analyze security printed no exposure for the running unit"
+awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }' || fail "the running unit's exposure is $exposure, above 2.0"
+say "systemd-analyze security (live): exposure $exposure"
 
 # ---- reload --------------------------------------------------------------------
 step "systemctl reload with a valid change: applied"
@@ -354,7 +369,7 @@ in_ns sh -c 'printf "\n[bogus]\nkey = 1\n" >>/etc/driftd/policy.toml'
 if sctl reload driftd 2>"$report/bad-reload.log"; then fail "systemctl reload succeeded with an invalid policy"; fi
 wait_for "the journal to name the error ('policy.toml:LINE:COL: bogus')" 30 \
     journal_has 'policy\.toml:[0-9]+:[0-9]+: bogus'
-say "journal: $(journal | grep -E 'policy\.toml:[0-9]+:[0-9]+: bogus' | tail -n 1)"
+say "journal: $(journal | grep -E 'policy\.toml:[0-9]+:[0-9]+: bogus' | tail -n 1 | cut -c 1-120)"
 prop_is driftd ActiveState active || fail "the daemon is $(prop driftd ActiveState) after a refused reload"
 prop_is driftd MainPID "$main" || fail "the main pid changed across a refused reload"
 in_ns mv /etc/driftd/policy.toml.good /etc/driftd/policy.toml
@@ -369,7 +384,8 @@ journal_has 'update started [(]manual trigger[)]' \
     || fail "the manual update did not start: $(journal | grep 'not enough new rows' | tail -n 1)"
 wait_for "the manual update to end (promoted, rejected or failed)" 240 \
     journal_after_has 'update started [(]manual trigger[)]' 'is live [(]|no candidate promoted|update failed'
-say "journal: $(journal | grep -E 'update started [(]manual|is live [(]|no candidate promoted|update failed' | tail -n 2 | tr '\n' ' ')"
+journal | grep -E 'update started [(]manual|is live [(]|no candidate promoted|update failed' | tail -n 2 \
+    | cut -c 1-120 | while read -r line; do say "journal: $line"; done
 live=$(prop driftd StatusText | sed -n 's/^version \([0-9]*\) live.*/\1/p')
 [ -n "$live" ] || fail "StatusText names no live version: $(prop driftd StatusText)"
 
