@@ -124,7 +124,7 @@ impl Replay<'_> {
             report: built.report.clone(),
             leaderboard: record.candidates.clone(),
             data: DataSummary {
-                train_rows: tournament.train_rows,
+                train_rows: tournament.promoted_train_rows(),
                 holdout_rows: tournament.holdout_rows,
                 first_file: self.files_since_live.first().map(|f| f.name.clone()),
                 last_file: self.files_since_live.last().map(|f| f.name.clone()),

@@ -100,7 +100,7 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
                 report: built.report.clone(),
                 leaderboard: board.clone(),
                 data: DataSummary {
-                    train_rows: t.train_rows,
+                    train_rows: t.promoted_train_rows(),
                     holdout_rows: t.holdout_rows,
                     first_file: None,
                     last_file: manifest.ingested_in_order().last().map(|(n, _)| n.clone()),

@@ -177,6 +177,9 @@ pub struct UpdateConfig {
     /// and split over the candidates; probation rolls back on the same
     /// confidence. 0.5 asks for no evidence beyond the point estimates.
     pub confidence: f64,
+    /// The winner is trained again with the holdout rows before it goes
+    /// live, so a version learns from the newest rows too.
+    pub train_on_holdout: bool,
     /// A continual update every this many new rows (0: none): the tutorial's
     /// "more data" as it arrives, promoted only on the same evidence.
     pub every_rows: u64,
@@ -232,6 +235,7 @@ impl Default for UpdateConfig {
             min_holdout_rows: 50,
             min_improvement: 0.0,
             confidence: 0.95,
+            train_on_holdout: false,
             every_rows: 0,
             min_new_rows: 500,
             max_new_rows: 100_000,

@@ -272,7 +272,7 @@ impl Daemon {
                 Some(tournament.live),
                 built.report.clone(),
                 leaderboard,
-                tournament.train_rows,
+                tournament.promoted_train_rows(),
                 tournament.holdout_rows,
                 running.last_seq,
                 Some(profile.clone()),

@@ -42,7 +42,7 @@ pub use holdout::split_holdout;
 pub use jobs::{concurrent_trainings, run_candidates};
 pub use promotion::metric_value;
 pub use strategies::{build_candidate, fit_fresh, fit_fresh_for, FreshRows, FRESH_SEED_OFFSET};
-pub use tournament::{run_tournament, Tournament, UpdateData, UpdateError};
+pub use tournament::{run_tournament, FinalFit, Tournament, UpdateData, UpdateError};
 
 pub use buffers::{NewRows, Reservoir};
 pub use lineage::{lineage_for, tournament_seed};

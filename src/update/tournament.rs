@@ -4,11 +4,13 @@
 use crate::config::{Metric, Policy, StrategyName};
 use crate::model::{Classifier, Dataset, Mlp, ModelError, Scores};
 
-use super::candidate::{score_on, Candidate};
+use super::candidate::{rows_for, score_on, Candidate};
 use super::evidence::RowResults;
 use super::holdout::split_holdout;
 use super::jobs::run_candidates;
 use super::promotion::{pick_winner, Champion, PromotionRule};
+use super::sampling::sample_size;
+use super::strategies::build_candidate;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
@@ -45,6 +47,25 @@ pub struct Tournament {
     pub winner: Option<usize>,
     /// Why the winner won, or why nothing did.
     pub decision: String,
+    /// The winner's model trained again with the holdout rows
+    /// (`update.train_on_holdout`); its model replaced the scored one.
+    pub final_fit: Option<FinalFit>,
+}
+
+impl Tournament {
+    /// New rows the promoted model trained on: the candidates' rows, plus
+    /// the holdout after a final fit.
+    pub fn promoted_train_rows(&self) -> usize {
+        self.final_fit.map_or(self.train_rows, |f| f.new_rows)
+    }
+}
+
+/// The winning strategy trained again on its rows plus the holdout.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FinalFit {
+    /// New rows it trained on: the candidates' plus the holdout.
+    pub new_rows: usize,
+    pub seconds: f64,
 }
 
 /// Trains every strategy, scores each and the live model on the same
@@ -67,7 +88,7 @@ pub fn run_tournament(
         });
     }
     let (live_scores, live_per_row) = score_on(live, &holdout).map_err(UpdateError::Live)?;
-    let candidates = run_candidates(
+    let mut candidates = run_candidates(
         policy,
         live,
         &data.lineage,
@@ -91,6 +112,25 @@ pub fn run_tournament(
             confidence: policy.update.confidence,
         },
     );
+    let final_fit = match winner {
+        Some(i) if policy.update.train_on_holdout => train_on_holdout(
+            policy,
+            live,
+            data,
+            &new_train,
+            &holdout,
+            &mut candidates[i],
+            seed,
+        ),
+        _ => None,
+    };
+    let decision = match final_fit {
+        Some(_) => format!(
+            "{decision}; then trained again with the {} holdout rows (update.train_on_holdout)",
+            holdout.len()
+        ),
+        None => decision,
+    };
     Ok(Tournament {
         train_rows: new_train.len(),
         old_rows: data.old.len(),
@@ -101,7 +141,72 @@ pub fn run_tournament(
         candidates,
         winner,
         decision,
+        final_fit,
     })
+}
+
+/// Trains the winner's strategy again (same seed, same learning rate) on
+/// its rows plus the holdout, and puts that model in the winner's place.
+/// The holdout is the newest data: leaving it out of the promoted model
+/// would make every version a holdout behind the stream, which an online
+/// learner is not. The scores stay the ones measured before, on rows the
+/// scored model had not seen. If this training fails, the scored model is
+/// promoted as it is.
+fn train_on_holdout(
+    policy: &Policy,
+    live: &Classifier,
+    data: &UpdateData,
+    new_train: &Dataset,
+    holdout: &Dataset,
+    winner: &mut Candidate,
+    seed: u64,
+) -> Option<FinalFit> {
+    let started = std::time::Instant::now();
+    let Ok(built) = winner.outcome.as_mut() else {
+        return None;
+    };
+    let mut rows = new_train.clone();
+    rows.extend(holdout);
+    let rate = built
+        .learning_rate
+        .unwrap_or(policy.update.fine_tune.learning_rate);
+    let trained = build_candidate(
+        winner.strategy,
+        policy,
+        live,
+        &data.lineage,
+        &data.old,
+        &rows,
+        rate,
+        seed,
+        None,
+    )
+    .and_then(|(model, report)| score_on(&model, holdout).map(|_| (model, report)));
+    match trained {
+        Ok((model, report)) => {
+            built.model = model;
+            built.report = report.or(built.report.take());
+            built.train_rows = sample_size(
+                policy,
+                rows_for(winner.strategy, policy, data.old.len(), rows.len()),
+            );
+            let seconds = started.elapsed().as_secs_f64();
+            winner.seconds += seconds;
+            Some(FinalFit {
+                new_rows: rows.len(),
+                seconds,
+            })
+        }
+        Err(e) => {
+            tracing::warn!(
+                strategy = winner.strategy.as_str(),
+                error = %e,
+                "training {} again with the holdout rows failed; the scored model is promoted: {e}",
+                winner.strategy
+            );
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -112,7 +217,9 @@ mod tests {
 
     #[test]
     fn every_strategy_builds_a_usable_candidate() {
-        let p = policy();
+        // The candidates as scored (the winner's final fit is tested below).
+        let mut p = policy();
+        p.update.train_on_holdout = false;
         let data = rows(600, 2);
         let (old, new) = (data.slice(0, 300), data.slice(300, 600));
         let live = live(&p, &old);
@@ -199,6 +306,49 @@ mod tests {
             a.iter().map(|(s, _, _)| *s).collect::<Vec<_>>(),
             all,
             "candidates in the order asked"
+        );
+    }
+
+    /// `update.train_on_holdout`: the promoted model has learnt the
+    /// holdout rows too; the decision and the scores are the scored
+    /// model's.
+    #[test]
+    fn the_winner_is_trained_again_with_the_holdout() {
+        let mut p = policy();
+        p.update.train_on_holdout = false;
+        let old = rows(300, 2);
+        // Another concept: the live model is poor on it, a refit wins.
+        let new = rows(600, 3);
+        let live = live(&p, &old);
+        let run = |p: &Policy| {
+            let data = UpdateData {
+                old: old.clone(),
+                new: new.clone(),
+                lineage: vec![],
+            };
+            run_tournament(p, &live, &data, &[StrategyName::RefitNew], 3).unwrap()
+        };
+        let scored = run(&p);
+        assert_eq!(scored.winner, Some(0), "{}", scored.decision);
+        assert_eq!(scored.final_fit, None);
+        p.update.train_on_holdout = true;
+        let t = run(&p);
+        let fit = t.final_fit.expect("the winner is trained again");
+        assert_eq!(fit.new_rows, 600);
+        assert_eq!((t.train_rows, t.holdout_rows), (480, 120));
+        assert!(t.decision.starts_with(&scored.decision), "{}", t.decision);
+        assert!(t
+            .decision
+            .ends_with("trained again with the 120 holdout rows (update.train_on_holdout)"));
+        let (before, after) = (
+            scored.candidates[0].outcome.as_ref().unwrap(),
+            t.candidates[0].outcome.as_ref().unwrap(),
+        );
+        assert_eq!(before.scores, after.scores);
+        assert_eq!((before.train_rows, after.train_rows), (480, 600));
+        assert!(
+            before.model.newest().to_safetensors().unwrap()
+                != after.model.newest().to_safetensors().unwrap()
         );
     }
 
