@@ -201,8 +201,10 @@ fn demo_policy(root: &Path) -> Result<Policy> {
     // story so the run is the same whatever the day.
     policy.schedule.enabled = false;
     // The demo tells the drift story (alert, tournament, version 2); a
-    // continual update could learn the new concept first and take it over.
+    // continual update or the online challenger could learn the new
+    // concept first and take it over.
     policy.update.every_rows = 0;
+    policy.update.online.enabled = false;
     Ok(policy)
 }
 

@@ -260,6 +260,20 @@ pub fn render(s: &Status, resident_bytes: Option<u64>) -> String {
         "Wall time of the last finished update.",
         &one(s.last_update_seconds),
     );
+    if let Some(o) = &s.online {
+        family(
+            "driftd_online_promotions_total",
+            "counter",
+            "Versions the online challenger promoted.",
+            &count(o.promotions),
+        );
+        family(
+            "driftd_online_rollbacks_total",
+            "counter",
+            "Rollbacks of the online versions to their anchor.",
+            &count(o.rollbacks),
+        );
+    }
     family(
         "driftd_last_training_loss",
         "gauge",

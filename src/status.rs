@@ -154,6 +154,28 @@ pub struct Status {
     /// Final training loss of the last promoted version.
     #[serde(default)]
     pub last_train_loss: Option<f64>,
+    /// The online challenger (`[update.online]`); `None` when it is off.
+    #[serde(default)]
+    pub online: Option<OnlineStatus>,
+}
+
+/// Where the online challenger stands (see `update::online`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OnlineStatus {
+    /// Following: the version the online versions are compared with (and
+    /// rolled back to); `None` while the challenger is still to beat the
+    /// live version.
+    pub anchor: Option<u64>,
+    /// Rows behind the comparison: since the challenger was forked, or
+    /// since the first online version went live.
+    pub rows_compared: u64,
+    /// Challenging: (challenger, live version); following: (the online
+    /// versions, the anchor), on those rows.
+    pub accuracy: Option<f64>,
+    pub compared_accuracy: Option<f64>,
+    /// Online versions promoted and online rollbacks, in this process.
+    pub promotions: u64,
+    pub rollbacks: u64,
 }
 
 impl Status {

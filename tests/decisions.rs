@@ -181,3 +181,146 @@ fn a_restart_on_a_degraded_model_raises_an_alert_and_updates() {
         updates[0]
     );
 }
+
+/// The shipped policy with `[update.online]` switched `on` or off.
+fn with_online(policy: &Path, on: bool, out: &Path) {
+    let mut doc: toml::Table = std::fs::read_to_string(policy).unwrap().parse().unwrap();
+    let update = doc["update"].as_table_mut().unwrap();
+    let online = update
+        .entry("online")
+        .or_insert_with(|| toml::Value::Table(Default::default()));
+    online
+        .as_table_mut()
+        .unwrap()
+        .insert("enabled".into(), on.into());
+    std::fs::write(out, toml::to_string(&doc).unwrap()).unwrap();
+}
+
+fn backtest_json(policy: &Path, data: &Path, json: &Path) -> serde_json::Value {
+    let o = Command::new(BIN)
+        .args(["backtest", "--config"])
+        .arg(policy)
+        .arg("--data")
+        .arg(data)
+        .arg("--json")
+        .arg(json)
+        .args(["--window-rows", "1000"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "backtest: {}", stderr(&o));
+    serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap()
+}
+
+/// Issue 18's "learning only after an alarm": on the rotating hyperplane
+/// (incremental drift) the daemon updated only after drift alerts. With the
+/// shipped online challenger it learns from every file: its versions go
+/// live one per file, and the policy scores above the same policy without
+/// it.
+#[test]
+fn on_incremental_drift_the_online_challenger_learns_from_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let data = root.join("history");
+    generate(&data, "hyperplane", "incremental", 20_000, 1, 1);
+    let shipped = shipped_policy(root, &data);
+    let (on, off) = (root.join("on.toml"), root.join("off.toml"));
+    with_online(&shipped, true, &on);
+    with_online(&shipped, false, &off);
+    let with = backtest_json(&on, &data, &root.join("on.json"));
+    let without = backtest_json(&off, &data, &root.join("off.json"));
+    let (with, without) = (run_named(&with, "policy"), run_named(&without, "policy"));
+    let promotions = with["online_promotions"].as_u64().unwrap();
+    assert!(promotions >= 5, "{promotions} online versions");
+    assert_eq!(without["online_promotions"], 0);
+    let accuracy = |r: &serde_json::Value| r["prequential_accuracy"].as_f64().unwrap();
+    assert!(
+        accuracy(with) > accuracy(without),
+        "online {:.4}, without {:.4}",
+        accuracy(with),
+        accuracy(without)
+    );
+    let strategies: Vec<&str> = with["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["strategy"].as_str().unwrap())
+        .collect();
+    assert!(strategies.contains(&"online"), "{strategies:?}");
+}
+
+/// The daemon: after a concept change the online challenger beats version
+/// 1 on the same rows and is promoted, its later versions follow one per
+/// file, `status` says so, and a restart follows on from the same anchor.
+#[test]
+fn the_daemon_promotes_the_online_challenger_and_a_restart_follows_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let all = root.join("generated");
+    generate(&all, "agrawal", "abrupt", 8_000, 1, 3);
+    let incoming = root.join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&all)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let policy = shipped_policy(root, &incoming);
+    // No tournament (drift alerts and continual updates are capped at
+    // zero a day): it would hold the challenger while it runs, and its
+    // winner would become the anchor.
+    let mut doc: toml::Table = std::fs::read_to_string(&policy).unwrap().parse().unwrap();
+    doc["update"]
+        .as_table_mut()
+        .unwrap()
+        .insert("max_updates_per_day".into(), 0.into());
+    std::fs::write(&policy, toml::to_string(&doc).unwrap()).unwrap();
+    let link = |f: &PathBuf| std::fs::rename(f, incoming.join(f.file_name().unwrap())).unwrap();
+
+    link(&files[0]);
+    let mut daemon = spawn_daemon(&policy);
+    let logs = Logs::collect(&mut daemon);
+    wait_status(root, "version 1 live", |s| s["live_version"] == 1);
+    // Concept B: the challenger learns it file by file.
+    for f in &files[4..7] {
+        link(f);
+    }
+    let first = logs.wait_for(&["\"event\":\"online_challenger_promoted\""], 1);
+    assert!(first[0].contains("\"anchor\":1"), "{}", first[0]);
+    let online = logs.wait_for(
+        &["\"event\":\"model_promoted\"", "\"strategy\":\"online\""],
+        2,
+    );
+    assert_ne!(online[0], online[1]);
+    let s = wait_status(root, "the status shows the follower", |s| {
+        s["online"]["anchor"] == 1 && s["online"]["promotions"].as_u64() >= Some(2)
+    });
+    let live = s["live_version"].as_u64().unwrap();
+    assert!(live > 1, "{s}");
+    let o = driftd(&["status", "--config", policy.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains("online challenger: following"),
+        "{}",
+        stdout(&o)
+    );
+    signal(&daemon, "TERM");
+    assert!(daemon.wait().unwrap().success(), "{}", logs.text());
+
+    // A restart: the live online version is followed from the same anchor.
+    let mut again = spawn_daemon(&policy);
+    let logs = Logs::collect(&mut again);
+    wait_status(root, "following after the restart", |s| {
+        s["online"]["anchor"] == 1 && s["live_version"].as_u64() == Some(live)
+    });
+    link(&files[7]);
+    let next = logs.wait_for(
+        &["\"event\":\"model_promoted\"", "\"strategy\":\"online\""],
+        1,
+    );
+    assert!(
+        next[0].contains(&format!("\"parent\":\"Some({live})\"")),
+        "{}",
+        next[0]
+    );
+    signal(&again, "TERM");
+    assert!(again.wait().unwrap().success(), "{}", logs.text());
+}

@@ -9,7 +9,7 @@ use crate::config::Policy;
 use crate::input_drift::InputProfile;
 use crate::model::{self, Classifier, Dataset, Mlp};
 use crate::registry::{CandidateScore, DataSummary, TrainedFile, TrainedFiles};
-use crate::update::{self, Promotion};
+use crate::update::{self, MadeBy, Promotion};
 
 /// Version 1, trained once on the first `data.initial_rows` rows (whole
 /// files) and shared by every run.
@@ -84,7 +84,7 @@ impl Replay<'_> {
             None,
             &model,
             Promotion {
-                strategy: None,
+                made_by: MadeBy::Initial,
                 trigger: "initial".into(),
                 features: self.features.clone(),
                 holdout: initial.scores,
@@ -108,6 +108,8 @@ impl Replay<'_> {
         update::reservoir_of(&mut self.reservoir, &self.policy, initial.rows.width)
             .add(&initial.rows);
         self.install(meta, model);
+        // The online challenger's window starts with version 1's rows.
+        self.fork_online(Some(&initial.rows));
         self.progress.inc(bootstrap as u64);
         Ok(())
     }

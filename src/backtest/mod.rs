@@ -32,6 +32,7 @@ use std::path::PathBuf;
 mod chart;
 mod history;
 mod initial;
+mod online;
 mod render;
 mod replay;
 mod report;

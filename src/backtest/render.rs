@@ -50,13 +50,14 @@ fn render_data(s: &mut String, d: &DataReport) {
 fn render_runs(s: &mut String, runs: &[RunReport]) {
     let _ = writeln!(
         s,
-        "{:<15} {:>11} {:>9} {:>8} {:>8} {:>7} {:>9} {:>10} {:>9}",
+        "{:<15} {:>11} {:>9} {:>8} {:>8} {:>7} {:>7} {:>9} {:>10} {:>9}",
         "run",
         "prequential",
         "scored",
         "alerts",
         "updates",
         "promoted",
+        "online",
         "rollbacks",
         "training s",
         "replay s"
@@ -64,13 +65,14 @@ fn render_runs(s: &mut String, runs: &[RunReport]) {
     for r in runs {
         let _ = writeln!(
             s,
-            "{:<15} {:>11} {:>9} {:>8} {:>8} {:>7} {:>9} {:>10.2} {:>9.2}",
+            "{:<15} {:>11} {:>9} {:>8} {:>8} {:>7} {:>7} {:>9} {:>10.2} {:>9.2}",
             r.run.title(),
             opt(r.prequential_accuracy),
             r.rows_scored,
             r.alert_count,
             r.update_count,
             r.promoted_count,
+            r.online_promotions,
             r.rollback_count,
             r.training_seconds,
             r.replay_seconds
@@ -115,7 +117,11 @@ fn render_windows(s: &mut String, report: &Report) {
 /// A run's alerts, updates, rollbacks and versions (nothing without
 /// alerts, updates or rollbacks).
 fn render_events(s: &mut String, r: &RunReport) {
-    if r.alerts.is_empty() && r.updates.is_empty() && r.rollbacks.is_empty() {
+    if r.alerts.is_empty()
+        && r.updates.is_empty()
+        && r.rollbacks.is_empty()
+        && r.online_promotions == 0
+    {
         return;
     }
     let _ = writeln!(s);
@@ -134,9 +140,14 @@ fn render_events(s: &mut String, r: &RunReport) {
         );
     }
     for v in &r.versions {
+        let later = match v.later_online_versions {
+            0 => String::new(),
+            1 => " and the next online version".into(),
+            n => format!(" and the {n} online versions after it"),
+        };
         let _ = writeln!(
             s,
-            "  version {} ({}): rows {}..{}, accuracy {}",
+            "  version {} ({}){later}: rows {}..{}, accuracy {}",
             v.version,
             v.strategy,
             v.live_from_row,

@@ -47,8 +47,11 @@ pub(super) struct Replay<'a> {
     pub(super) files_since_live: Vec<TrainedFile>,
     pub(super) file_seq: u64,
     pub(super) report: RunReport,
-    /// The open stretch of the live version: (version, strategy, from row).
-    stretch: Option<(u64, String, u64)>,
+    /// The open stretch of the live version: (version, strategy, from row,
+    /// online versions promoted after it within the stretch).
+    pub(super) stretch: Option<(u64, String, u64, u64)>,
+    /// The online challenger (`[update.online]`, policy run only).
+    pub(super) online: Option<update::OnlineLearner>,
     pub(super) progress: &'a mut Progress,
 }
 
@@ -59,16 +62,35 @@ impl Replay<'_> {
 
     pub(super) fn install(&mut self, meta: crate::registry::VersionMeta, model: Classifier) {
         self.close_stretch();
-        self.stretch = Some((meta.version, meta.strategy.clone(), self.rows_total));
+        self.stretch = Some((meta.version, meta.strategy.clone(), self.rows_total, 0));
         (self.monitor, self.input_monitor) =
             update::monitors_for(&self.policy, &meta, model.inputs());
         self.input_episode = None;
         self.files_since_live.clear();
         self.live = Some((meta, model));
+        let recent = self.online.take().map(|l| l.window().clone());
+        self.fork_online(recent.as_ref());
     }
 
-    fn close_stretch(&mut self) {
-        if let Some((version, strategy, from)) = self.stretch.take() {
+    /// A new online learner for the live version, its training window
+    /// seeded with `recent`.
+    pub(super) fn fork_online(&mut self, recent: Option<&Dataset>) {
+        self.online = None;
+        if self.run != Run::Policy || !self.policy.update.online.enabled {
+            return;
+        }
+        let (meta, live) = self.live.as_ref().expect("a version is live");
+        let anchor = update::anchor_for(&self.registry, meta.version);
+        self.online = Some(update::OnlineLearner::new(
+            &self.policy,
+            live,
+            anchor,
+            recent,
+        ));
+    }
+
+    pub(super) fn close_stretch(&mut self) {
+        if let Some((version, strategy, from, later_online_versions)) = self.stretch.take() {
             let until = self.rows_total;
             let (scored, correct) = count(&self.report.outcomes, from, until);
             self.report.versions.push(VersionRecord {
@@ -78,6 +100,7 @@ impl Replay<'_> {
                 live_until_row: until,
                 rows_scored: scored,
                 accuracy: (scored > 0).then(|| correct as f64 / scored as f64),
+                later_online_versions,
             });
         }
     }
@@ -178,6 +201,7 @@ impl Replay<'_> {
                 self.alert(alert, first_new + n - 1, from, time);
             }
         }
+        self.online_step(data, &outcomes)?;
         self.judge_probation(data, &outcomes)?;
         if self.run == Run::Policy && self.pending.is_none() {
             let since = self
@@ -364,6 +388,7 @@ impl<'a> Replay<'a> {
             file_seq: 0,
             report: empty_report(run),
             stretch: None,
+            online: None,
             progress,
         })
     }
@@ -385,6 +410,7 @@ fn empty_report(run: Run) -> RunReport {
         alert_count: 0,
         update_count: 0,
         promoted_count: 0,
+        online_promotions: 0,
         rollback_count: 0,
         triggers: 0,
         triggers_suppressed: 0,

@@ -69,6 +69,9 @@ pub struct RunReport {
     pub alert_count: usize,
     pub update_count: usize,
     pub promoted_count: usize,
+    /// Versions the online challenger promoted (`[update.online]`).
+    #[serde(default)]
+    pub online_promotions: usize,
     pub rollback_count: usize,
     pub triggers: u64,
     pub triggers_suppressed: u64,
@@ -168,6 +171,14 @@ pub struct VersionRecord {
     pub live_until_row: u64,
     pub rows_scored: u64,
     pub accuracy: Option<f64>,
+    /// Versions the online challenger promoted after this one within the
+    /// stretch (one record covers a run of them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub later_online_versions: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

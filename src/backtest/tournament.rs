@@ -13,7 +13,7 @@ use crate::input_drift::InputProfile;
 use crate::registry::{DataSummary, TrainedFiles};
 use crate::status::TriggerKind;
 use crate::trigger::Pending;
-use crate::update::{self, Probation, Promotion, UpdateRows};
+use crate::update::{self, MadeBy, Probation, Promotion, UpdateRows};
 
 impl Replay<'_> {
     /// The daemon's `maybe_start_update` and `finish_update`, back to back:
@@ -116,7 +116,7 @@ impl Replay<'_> {
         let built = c.outcome.as_ref().expect("winner succeeded");
         let previous_model = self.live.as_ref().map(|(_, m)| m.clone());
         let promotion = Promotion {
-            strategy: Some(c.strategy),
+            made_by: MadeBy::Strategy(c.strategy),
             trigger: record.trigger.as_str().into(),
             features: self.features.clone(),
             holdout: built.scores,

@@ -11,7 +11,7 @@ use crate::ingest;
 use crate::logging::{self, LogFormat};
 use crate::model::Dataset;
 use crate::registry::{DataSummary, Registry, TrainedFile, TrainedFiles};
-use crate::update::{self, Promotion};
+use crate::update::{self, MadeBy, Promotion};
 
 pub(super) fn run(format: LogFormat, config: &Path, data: &[PathBuf]) -> Result<ExitCode> {
     let policy = load_policy(config)?;
@@ -53,7 +53,7 @@ fn init(policy: &Policy, files: &[PathBuf]) -> Result<()> {
         None,
         &crate::model::Classifier::Single(model),
         Promotion {
-            strategy: None,
+            made_by: MadeBy::Initial,
             trigger: "init".into(),
             features: schema.features.clone(),
             holdout: scores,

@@ -140,6 +140,9 @@ fn print_daemon(policy: &Policy, s: &crate::status::Status) {
             .collect();
         println!("input drift (most moved): {}", moved.join("; "));
     }
+    if let Some(o) = &s.online {
+        println!("{}", online_line(o, s.live_version));
+    }
     if let Some(a) = s.alerts.last() {
         println!(
             "last alert: {} ({:?}): {}",
@@ -150,6 +153,29 @@ fn print_daemon(policy: &Policy, s: &crate::status::Status) {
     }
     if let Some(u) = s.updates.last() {
         println!("last update: {}", u.decision);
+    }
+}
+
+/// The online challenger's line (`[update.online]`).
+fn online_line(o: &crate::status::OnlineStatus, live: Option<u64>) -> String {
+    let counts = format!(
+        "{} online versions promoted and {} rolled back since the daemon started",
+        o.promotions, o.rollbacks
+    );
+    let live = live.map_or("-".into(), |v| v.to_string());
+    match o.anchor {
+        Some(anchor) => format!(
+            "online challenger: following (live version {live} is its newest); accuracy {} against {} for version {anchor} on the same {} rows; {counts}",
+            fmt_opt(o.accuracy),
+            fmt_opt(o.compared_accuracy),
+            o.rows_compared
+        ),
+        None => format!(
+            "online challenger: challenging version {live}: accuracy {} against {} on the same {} rows; {counts}",
+            fmt_opt(o.accuracy),
+            fmt_opt(o.compared_accuracy),
+            o.rows_compared
+        ),
     }
 }
 

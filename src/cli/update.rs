@@ -11,7 +11,7 @@ use crate::config::Policy;
 use crate::ingest;
 use crate::logging::{self, LogFormat};
 use crate::registry::{CandidateScore, DataSummary, Registry};
-use crate::update::{self, Promotion};
+use crate::update::{self, MadeBy, Promotion};
 use crate::update::{StrategyName, Tournament, UpdateData};
 
 pub(super) fn run(
@@ -92,7 +92,7 @@ fn update(policy: &Policy, only: &[StrategyName], dry_run: bool, json: bool) -> 
             Some(live_version),
             &built.model,
             Promotion {
-                strategy: Some(t.candidates[i].strategy),
+                made_by: MadeBy::Strategy(t.candidates[i].strategy),
                 trigger: "manual".into(),
                 features: meta.features.clone(),
                 holdout: built.scores,

@@ -47,6 +47,6 @@ pub use service::{LogConfig, MetricsConfig, RegistryConfig, ServiceConfig, State
 pub use strategy_name::StrategyName;
 pub use training::{EarlyStopping, OptimizerKind, TrainingConfig};
 pub use update::{
-    EnsembleConfig, EnsembleMembers, FineTuneConfig, GraftConfig, GraftData, Metric,
+    EnsembleConfig, EnsembleMembers, FineTuneConfig, GraftConfig, GraftData, Metric, OnlineConfig,
     RollbackConfig, SampleConfig, UpdateConfig, WeightingConfig, WeightingKind,
 };

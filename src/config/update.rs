@@ -196,6 +196,45 @@ pub struct UpdateConfig {
     pub max_updates_per_day: usize,
     /// Automatic rollback of a promotion that scores worse live.
     pub rollback: RollbackConfig,
+    /// The online challenger: the live model continued on every file.
+    pub online: OnlineConfig,
+}
+
+/// `[update.online]`: a copy of the live model that continues training on
+/// every batch of rows as it arrives (the tutorial's "continue training
+/// with a small learning rate"), scored against the live model on each
+/// batch before it learns it. Promoted once it leads beyond the noise;
+/// from then on the newest copy is promoted after every batch while the
+/// versions it produced are not worse than the version it started from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OnlineConfig {
+    pub enabled: bool,
+    pub learning_rate: f64,
+    /// Passes over the training window per batch.
+    pub epochs: usize,
+    /// Each step trains on the newest this many rows: the batch's (its
+    /// newest ones when it is larger) and earlier ones when it is smaller.
+    pub window_rows: usize,
+    /// Paired rows before the challenger may be promoted, or the versions
+    /// it produced rolled back.
+    pub min_rows: usize,
+    /// While following, a new version at most every this many rows (0:
+    /// after every batch).
+    pub promote_every_rows: u64,
+}
+
+impl Default for OnlineConfig {
+    fn default() -> Self {
+        OnlineConfig {
+            enabled: false,
+            learning_rate: 0.01,
+            epochs: 3,
+            window_rows: 1000,
+            min_rows: 200,
+            promote_every_rows: 0,
+        }
+    }
 }
 
 /// `[update.rollback]`: after a promotion the new version is on probation
@@ -243,6 +282,7 @@ impl Default for UpdateConfig {
             cooldown_seconds: 600,
             max_updates_per_day: 24,
             rollback: RollbackConfig::default(),
+            online: OnlineConfig::default(),
         }
     }
 }

@@ -319,6 +319,22 @@ impl Policy {
         if u.fine_tune.epochs == 0 {
             err("update.fine_tune.epochs", "must be at least 1".into());
         }
+        check_rate(err, "update.online.learning_rate", u.online.learning_rate);
+        if u.online.epochs == 0 {
+            err("update.online.epochs", "must be at least 1".into());
+        }
+        if u.online.window_rows == 0 {
+            err("update.online.window_rows", "must be at least 1 row".into());
+        }
+        if u.online.min_rows < 2 {
+            err(
+                "update.online.min_rows",
+                format!(
+                    "is {}; a paired comparison needs at least 2 rows",
+                    u.online.min_rows
+                ),
+            );
+        }
         if u.ensemble.max_members < 2 {
             err(
                 "update.ensemble.max_members",

@@ -206,6 +206,7 @@ impl Daemon {
             status_written: None,
             status_line: String::new(),
             suspect: None,
+            online: None,
         };
         d.count_manifest();
         Ok(d)

@@ -82,6 +82,7 @@ impl Daemon {
         };
         let name = file.name.clone();
         self.commit(&file, Outcome::Ingested { rows, dropped });
+        self.online_verdict().await;
         let ready = self
             .bootstrap
             .as_ref()
@@ -235,7 +236,7 @@ impl Daemon {
         // promotion is on probation (which judges the promoted model, not
         // whatever the serving side still ran).
         let all_served = served.as_ref().is_some_and(|s| s.invalid_rows() == 0);
-        let scored = if all_served && self.probation.is_none() {
+        let scored = if all_served && self.probation.is_none() && self.online.is_none() {
             None
         } else {
             Some(self.score(name, &data, classes).await?)
@@ -288,8 +289,9 @@ impl Daemon {
         for check in input_checks {
             self.on_input_check(check, first_new + n);
         }
-        self.judge_probation(&data, scored.as_deref().unwrap_or(&outcomes))
-            .await;
+        let live_outcomes = scored.as_deref().unwrap_or(&outcomes);
+        self.online_step(&data, live_outcomes).await;
+        self.judge_probation(&data, live_outcomes).await;
         self.request_continual();
         Some(file_accuracy)
     }

@@ -49,6 +49,7 @@ impl Daemon {
         self.status.baseline = baseline;
         self.live = Some(Live { meta, model: mlp });
         self.reset_monitors();
+        self.fork_online();
     }
 
     /// Fresh monitors for the live version (a new version, or a reload that
@@ -79,7 +80,16 @@ impl Daemon {
         let Some(schema) = self.ingestor.schema.clone() else {
             return;
         };
-        let last_seq = self.last_seq;
+        // New rows are those since the last version the tournament (or the
+        // first training) made: the online versions after it do not consume
+        // them, so a restart re-reads from their anchor.
+        let anchor = self
+            .live
+            .as_ref()
+            .and_then(|l| self.registry.anchor_of(l.meta.version).ok().flatten());
+        let last_seq = anchor
+            .and_then(|a| self.registry.read_meta(a).ok())
+            .map_or(self.last_seq, |m| m.data.last_seq);
         let dir = self.ingestor.dir().to_path_buf();
         let follow_symlinks = self.policy.data.follow_symlinks;
         let manifest = self.ingestor.manifest.clone();
@@ -122,6 +132,8 @@ impl Daemon {
             "restored training rows from the manifest"
         );
         self.new_rows = Some(new_rows);
+        // The online challenger's window: the rows just restored.
+        self.fork_online();
     }
 
     pub(super) fn reservoir_mut(&mut self, width: usize) -> &mut Reservoir {

@@ -23,6 +23,7 @@ mod alerts;
 mod event_loop;
 mod ingest_score;
 mod live;
+mod online;
 mod probation;
 mod publish;
 pub mod service;

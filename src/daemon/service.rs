@@ -257,6 +257,10 @@ impl Daemon {
             // A new window or detector set starts from empty.
             self.reset_monitors();
         }
+        if touched("update.online.enabled") {
+            // On: a challenger of the live version; off: none.
+            self.fork_online();
+        }
         info!(
             event = "config_reloaded",
             outcome = "applied",

@@ -49,6 +49,9 @@ pub(super) struct Daemon {
     pub(super) last_update_end: Option<tokio::time::Instant>,
     pub(super) clock: Clock,
     pub(super) probation: Option<Probation>,
+    /// The online challenger (`[update.online]`): the live model continued
+    /// on every batch.
+    pub(super) online: Option<crate::update::OnlineLearner>,
     /// Where the last update's rows ended: the next continual update counts
     /// `update.every_rows` from here (until then, from the rows since the
     /// live version).

@@ -14,7 +14,7 @@ use crate::trigger::waits_for_backlog;
 use crate::update::{self, StrategyName, Tournament, UpdateData, UpdateError};
 use crate::update::{consume_trained, strategies_for, update_rows, UpdateRows};
 use crate::update::{
-    leaderboard_of, log_candidates, promote_version, train_first_version, Promotion,
+    leaderboard_of, log_candidates, promote_version, train_first_version, MadeBy, Promotion,
 };
 
 /// Why an update the trainer ran has no leaderboard.
@@ -174,7 +174,7 @@ impl Daemon {
         }
     }
 
-    fn feature_names(&self) -> Vec<String> {
+    pub(super) fn feature_names(&self) -> Vec<String> {
         self.ingestor
             .schema
             .as_ref()
@@ -394,7 +394,10 @@ impl Daemon {
     ) -> Result<u64, DaemonError> {
         let parent = self.live.as_ref().map(|l| l.meta.version);
         let promotion = Promotion {
-            strategy: parent.map(|_| strategy),
+            made_by: match parent {
+                Some(_) => MadeBy::Strategy(strategy),
+                None => MadeBy::Initial,
+            },
             trigger: if parent.is_some() {
                 trigger.as_str().into()
             } else {

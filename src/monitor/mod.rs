@@ -75,6 +75,12 @@ impl Monitor {
         }
     }
 
+    /// The live version changed without a new baseline (the online
+    /// challenger's next version of the same process): alerts name it.
+    pub fn set_version(&mut self, version: u64) {
+        self.version = Some(version);
+    }
+
     pub fn baseline(&self) -> Option<f64> {
         self.baseline
     }

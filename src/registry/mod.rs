@@ -19,6 +19,7 @@
 //! interrupted writes, verifies every version, records the broken ones (their
 //! files are left in place) and moves the live pointer off a broken version.
 
+mod anchor;
 mod broken;
 mod check;
 mod error;
@@ -38,6 +39,7 @@ use std::path::{Path, PathBuf};
 
 use crate::fsutil;
 
+pub use anchor::{anchor_version, ONLINE_STRATEGY};
 pub use broken::BrokenVersion;
 pub use check::{CheckMode, CheckReport};
 use error::io_err;

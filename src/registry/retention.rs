@@ -74,7 +74,8 @@ impl Registry {
 
     /// Retention (callers hold the lock, and call it only after a new live
     /// pointer is durable): keeps the live version, the version live before
-    /// it (the default rollback target), the newest `keep_last` versions and
+    /// it (the default rollback target), the anchor of an online live
+    /// version (its rollback target), the newest `keep_last` versions and
     /// every pinned one; deletes the rest. `keep_last = 0` keeps everything.
     /// A deleted folder is first renamed to a hidden name (atomic; a crash
     /// leaves a leftover the next check removes, never a half-deleted
@@ -90,6 +91,8 @@ impl Registry {
         let mut keep: Vec<u64> = ids.iter().rev().take(keep_last).copied().collect();
         keep.push(live);
         keep.extend(self.previous_live(live)?);
+        // The online versions' rollback target.
+        keep.extend(self.anchor_of(live)?);
         keep.extend(self.pins()?.iter().map(|p| p.version));
         let versions = self.root.join("versions");
         let mut deleted = Vec::new();
@@ -103,7 +106,7 @@ impl Registry {
                 event = "version_deleted",
                 version = v,
                 keep_last,
-                "version {v} deleted by retention (keep_last = {keep_last}, not live, not the previous live version, not pinned)"
+                "version {v} deleted by retention (keep_last = {keep_last}, not live, not the previous live version, not an anchor, not pinned)"
             );
             deleted.push(v);
         }

@@ -14,7 +14,8 @@
 //! probation use); and the rules the daemon and the backtest share:
 //! `buffers` (new rows and the reservoir of old ones), `rules` (which rows
 //! an update trains on, which strategies run, the monitors of a version),
-//! `probation` (keep or roll back a promotion) and `promote`.
+//! `probation` (keep or roll back a promotion), `promote`, and `online`
+//! (the challenger continued on every batch, `[update.online]`).
 
 pub mod buffers;
 mod candidate;
@@ -22,6 +23,7 @@ pub mod evidence;
 mod holdout;
 mod jobs;
 mod lineage;
+pub mod online;
 pub mod probation;
 mod promote;
 mod promotion;
@@ -46,9 +48,12 @@ pub use tournament::{run_tournament, FinalFit, Tournament, UpdateData, UpdateErr
 
 pub use buffers::{NewRows, Reservoir};
 pub use lineage::{lineage_for, tournament_seed};
+pub use online::{
+    anchor_for, anchor_version, Anchor, OnlineLearner, OnlinePromotion, Verdict, ONLINE_STRATEGY,
+};
 pub use probation::{probation_count, probation_holds, rollback_reason, Probation};
 pub use promote::{
-    leaderboard_of, log_candidates, promote_version, train_first_version, Promotion,
+    leaderboard_of, log_candidates, promote_version, train_first_version, MadeBy, Promotion,
 };
 pub use rules::{
     buffer_new_rows, consume_trained, input_alert, monitors_for, outcomes_of, reservoir_of,

@@ -67,10 +67,31 @@ pub fn leaderboard_of(t: &Tournament) -> Vec<CandidateScore> {
         .collect()
 }
 
+/// What made a new version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MadeBy {
+    /// A first version trained from scratch (`initial`).
+    Initial,
+    /// A tournament's winning strategy.
+    Strategy(StrategyName),
+    /// The online challenger (`update.online`).
+    Online,
+}
+
+impl MadeBy {
+    /// `meta.json`'s `strategy`.
+    pub fn label(self) -> String {
+        match self {
+            MadeBy::Initial => "initial".into(),
+            MadeBy::Strategy(s) => s.to_string(),
+            MadeBy::Online => update::ONLINE_STRATEGY.into(),
+        }
+    }
+}
+
 /// What a new version is, besides its weights.
 pub struct Promotion {
-    /// `None` for a first version trained from scratch (`initial`).
-    pub strategy: Option<StrategyName>,
+    pub made_by: MadeBy,
     pub trigger: String,
     pub features: Vec<String>,
     pub holdout: model::Scores,
@@ -98,17 +119,19 @@ pub fn promote_version(
     let seed = policy.training.seed.wrapping_add(parent.unwrap_or(0));
     let last_seq = p.data.last_seq;
     let mut training = TrainSettings::from_policy(policy);
-    if matches!(
-        p.strategy,
-        Some(StrategyName::ContinueNew | StrategyName::ContinueAll)
-    ) {
-        training.learning_rate = policy.update.fine_tune.learning_rate;
-        training.epochs = policy.update.fine_tune.epochs;
+    match p.made_by {
+        MadeBy::Strategy(StrategyName::ContinueNew | StrategyName::ContinueAll) => {
+            training.learning_rate = policy.update.fine_tune.learning_rate;
+            training.epochs = policy.update.fine_tune.epochs;
+        }
+        MadeBy::Online => {
+            training.learning_rate = policy.update.online.learning_rate;
+            training.epochs = policy.update.online.epochs;
+            training.early_stopping = crate::config::EarlyStopping::off();
+        }
+        _ => {}
     }
-    let strategy = p
-        .strategy
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "initial".into());
+    let strategy = p.made_by.label();
     let meta = VersionMeta {
         version,
         parent,
@@ -140,9 +163,10 @@ pub fn promote_version(
             .or_else(|| files_from_manifest(registry, policy, parent, last_seq)),
     };
     let meta = registry.write_version(meta, model)?;
-    let reason = match parent {
-        None => "initial training".to_string(),
-        Some(_) => format!("{strategy} won the {} update", p.trigger),
+    let reason = match (parent, p.made_by) {
+        (None, _) => "initial training".to_string(),
+        (Some(_), MadeBy::Online) => "the online challenger's newest version".to_string(),
+        (Some(_), _) => format!("{strategy} won the {} update", p.trigger),
     };
     registry.set_live(version, "model_promoted", &reason)?;
     // Only now that the new pointer is durable may old versions go.
