@@ -127,16 +127,11 @@ fn a_gradual_drift_with_updates_mid_transition_is_learnt_not_stuck() {
     assert_ne!(last["version"], 1, "{text}");
 }
 
-/// A daemon restarted on a live version that is already bad notices it:
-/// the shipped detectors compare with the version's own baseline, so the
-/// degraded rows raise a drift alert and an update, though an adaptive
-/// detector started on them alone sees no change.
-#[test]
-fn a_restart_on_a_degraded_model_raises_an_alert_and_updates() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+/// Agrawal's functions, concept A up to row 4,000 and concept B after
+/// (abrupt), as 8 files of 1,000 rows generated under `root`, oldest
+/// first; and the empty data directory to move them into.
+fn abrupt_files(root: &Path) -> (Vec<PathBuf>, PathBuf) {
     let all = root.join("generated");
-    // Concept A up to row 4,000, concept B after (abrupt).
     generate(&all, "agrawal", "abrupt", 8_000, 1, 3);
     let incoming = root.join("incoming");
     std::fs::create_dir_all(&incoming).unwrap();
@@ -146,6 +141,18 @@ fn a_restart_on_a_degraded_model_raises_an_alert_and_updates() {
         .collect();
     files.sort();
     assert_eq!(files.len(), 8);
+    (files, incoming)
+}
+
+/// A daemon restarted on a live version that is already bad notices it:
+/// the shipped detectors compare with the version's own baseline, so the
+/// degraded rows raise a drift alert and an update, though an adaptive
+/// detector started on them alone sees no change.
+#[test]
+fn a_restart_on_a_degraded_model_raises_an_alert_and_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (files, incoming) = abrupt_files(root);
     let policy = shipped_policy(root, &incoming);
     let link = |f: &PathBuf| std::fs::rename(f, incoming.join(f.file_name().unwrap())).unwrap();
 
@@ -255,15 +262,7 @@ fn on_incremental_drift_the_online_challenger_learns_from_every_file() {
 fn the_daemon_promotes_the_online_challenger_and_a_restart_follows_on() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let all = root.join("generated");
-    generate(&all, "agrawal", "abrupt", 8_000, 1, 3);
-    let incoming = root.join("incoming");
-    std::fs::create_dir_all(&incoming).unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&all)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
+    let (files, incoming) = abrupt_files(root);
     let policy = shipped_policy(root, &incoming);
     // No tournament (drift alerts and continual updates are capped at
     // zero a day): it would hold the challenger while it runs, and its

@@ -11,7 +11,7 @@ use super::state::Daemon;
 use super::DaemonError;
 use crate::model::{Classifier, Dataset};
 use crate::monitor::RowOutcome;
-use crate::registry::{TrainedFile, VersionMeta};
+use crate::registry::VersionMeta;
 use crate::status::OnlineStatus;
 use crate::update::{self, Anchor, OnlineLearner, OnlinePromotion, Verdict};
 
@@ -113,7 +113,7 @@ impl Daemon {
         });
         // The sequence number of the file just committed.
         let last_seq = self.ingestor.manifest.next_seq;
-        let files = self.files_since(self.last_seq, last_seq);
+        let files = update::ingested_files(&self.ingestor.manifest, self.last_seq, last_seq);
         let promotion = learner.promotion(&p, &self.feature_names(), files, last_seq);
         let model = learner.challenger().clone();
         let written = (|| {
@@ -205,27 +205,6 @@ impl Daemon {
                 error!(version = to, error = %e, "cannot roll the online versions back; they stay live")
             }
         }
-    }
-
-    /// The manifest's ingested files with sequence in `after+1..=last`.
-    fn files_since(&self, after: u64, last: u64) -> Vec<TrainedFile> {
-        let mut files: Vec<TrainedFile> = self
-            .ingestor
-            .manifest
-            .files
-            .iter()
-            .filter(|(_, e)| e.seq > after && e.seq <= last)
-            .filter_map(|(name, e)| match e.outcome {
-                crate::ingest::Outcome::Ingested { rows, .. } => Some(TrainedFile {
-                    seq: e.seq,
-                    name: name.clone(),
-                    rows,
-                }),
-                crate::ingest::Outcome::Quarantined { .. } => None,
-            })
-            .collect();
-        files.sort_by_key(|f| f.seq);
-        files
     }
 
     /// The learner's standing, into the status.

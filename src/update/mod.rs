@@ -53,7 +53,8 @@ pub use online::{
 };
 pub use probation::{probation_count, probation_holds, rollback_reason, Probation};
 pub use promote::{
-    leaderboard_of, log_candidates, promote_version, train_first_version, MadeBy, Promotion,
+    ingested_files, leaderboard_of, log_candidates, promote_version, train_first_version, MadeBy,
+    Promotion,
 };
 pub use rules::{
     buffer_new_rows, consume_trained, input_alert, monitors_for, outcomes_of, reservoir_of,

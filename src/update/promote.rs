@@ -208,10 +208,22 @@ fn files_from_manifest(
     let after = parent
         .and_then(|p| registry.read_meta(p).ok())
         .map_or(0, |m| m.data.last_seq);
+    Some(TrainedFiles::new(ingested_files(
+        &manifest, after, last_seq,
+    )))
+}
+
+/// The manifest's ingested files with sequence numbers `after+1..=last`,
+/// in ingestion order.
+pub fn ingested_files(
+    manifest: &crate::ingest::Manifest,
+    after: u64,
+    last: u64,
+) -> Vec<TrainedFile> {
     let mut files: Vec<TrainedFile> = manifest
         .files
         .iter()
-        .filter(|(_, e)| e.seq > after && e.seq <= last_seq)
+        .filter(|(_, e)| e.seq > after && e.seq <= last)
         .filter_map(|(name, e)| match e.outcome {
             crate::ingest::Outcome::Ingested { rows, .. } => Some(TrainedFile {
                 seq: e.seq,
@@ -222,7 +234,7 @@ fn files_from_manifest(
         })
         .collect();
     files.sort_by_key(|f| f.seq);
-    Some(TrainedFiles::new(files))
+    files
 }
 
 /// Trains a first version on `rows` (newest `holdout_fraction` held out).
