@@ -138,6 +138,7 @@ fn harness_meta(version: u64) -> VersionMeta {
         seeds: None,
         update_settings: None,
         files: None,
+        anchor: None,
     }
 }
 

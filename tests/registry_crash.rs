@@ -71,6 +71,7 @@ fn meta(version: u64, parent: Option<u64>) -> VersionMeta {
         seeds: None,
         update_settings: None,
         files: None,
+        anchor: None,
         input_profile: None,
     }
 }

@@ -109,7 +109,9 @@ impl Replay<'_> {
             .add(&initial.rows);
         self.install(meta, model);
         // The online challenger's window starts with version 1's rows.
-        self.fork_online(Some(&initial.rows));
+        if let Some(learner) = &mut self.online {
+            learner.seed_window(&self.policy, &initial.rows);
+        }
         self.progress.inc(bootstrap as u64);
         Ok(())
     }

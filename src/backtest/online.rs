@@ -22,9 +22,10 @@ impl Replay<'_> {
         let Some(mut learner) = self.online.take() else {
             return Ok(());
         };
+        let parts = update::online::batch_parts(&self.policy, data, outcomes);
         let stepped = learner
-            .observe(data, outcomes)
-            .and_then(|()| learner.learn(&self.policy, data));
+            .observe(&parts.compared, &parts.live)
+            .and_then(|()| learner.learn(&self.policy, &parts.newest));
         if let Err(e) = stepped {
             tracing::warn!(error = %e, row = self.rows_total, "the online challenger failed a step; it starts over from the live version");
             let recent = learner.window().clone();
@@ -69,6 +70,7 @@ impl Replay<'_> {
         let parent = meta.version;
         let promotion = learner.promotion(
             p,
+            parent,
             &self.features,
             self.files_since_live.clone(),
             self.file_seq,

@@ -103,6 +103,7 @@ fn import(policy: &Policy, file: &Path, reason: &str, promote: bool) -> Result<(
         seeds: None,
         update_settings: None,
         files: None,
+        anchor: None,
         // No training rows are known: input drift is not checked for it.
         input_profile: None,
     };

@@ -47,13 +47,13 @@ impl Daemon {
             return;
         };
         let policy = self.policy.clone();
-        let (data, live) = (data.clone(), live.to_vec());
+        let parts = update::online::batch_parts(&policy, data, live);
         let stepped = self
             .scorer
             .run(move |_| {
                 let r = learner
-                    .observe(&data, &live)
-                    .and_then(|()| learner.learn(&policy, &data));
+                    .observe(&parts.compared, &parts.live)
+                    .and_then(|()| learner.learn(&policy, &parts.newest));
                 (learner, r)
             })
             .await;
@@ -114,7 +114,7 @@ impl Daemon {
         // The sequence number of the file just committed.
         let last_seq = self.ingestor.manifest.next_seq;
         let files = update::ingested_files(&self.ingestor.manifest, self.last_seq, last_seq);
-        let promotion = learner.promotion(&p, &self.feature_names(), files, last_seq);
+        let promotion = learner.promotion(&p, parent, &self.feature_names(), files, last_seq);
         let model = learner.challenger().clone();
         let written = (|| {
             let _lock =

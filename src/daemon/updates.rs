@@ -361,6 +361,11 @@ impl Daemon {
                 {
                     Ok(_) => {
                         self.status.last_train_loss = Some(report_loss);
+                        // The online challenger's window starts with
+                        // version 1's rows, as in the backtest.
+                        if let Some(learner) = &mut self.online {
+                            learner.seed_window(&self.policy, &rows);
+                        }
                         let w = rows.width;
                         self.reservoir_mut(w).add(&rows);
                     }

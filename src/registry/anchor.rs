@@ -40,6 +40,11 @@ impl Registry {
     /// version the online challenger did not make.
     pub fn anchor_of(&self, version: u64) -> Result<Option<u64>, RegistryError> {
         let meta = self.read_meta(version)?;
+        // Recorded by the version itself: one read, however long the run of
+        // online versions (retention asks at every promotion).
+        if meta.strategy == ONLINE_STRATEGY && meta.anchor.is_some() {
+            return Ok(meta.anchor);
+        }
         Ok(anchor_version(&meta.strategy, meta.parent, |v| {
             self.read_meta(v).ok().map(|m| (m.strategy, m.parent))
         }))
@@ -64,6 +69,9 @@ mod tests {
             if v >= 3 {
                 m.strategy = ONLINE_STRATEGY.into();
                 m.parent = Some(v - 1);
+                // The newest records its anchor; the others are found by
+                // walking up (versions written before the field).
+                m.anchor = (v == 8).then_some(2);
             } else if v == 2 {
                 m.strategy = "refit_new".into();
                 m.parent = Some(1);
@@ -73,6 +81,7 @@ mod tests {
             reg.set_live(v, "model_promoted", "test").unwrap();
         }
         assert_eq!(reg.anchor_of(8).unwrap(), Some(2));
+        assert_eq!(reg.anchor_of(7).unwrap(), Some(2));
         assert_eq!(reg.anchor_of(2).unwrap(), None);
         assert_eq!(reg.apply_retention(2).unwrap(), vec![1, 3, 4, 5, 6]);
         assert_eq!(reg.versions().unwrap(), vec![2, 7, 8]);

@@ -98,6 +98,11 @@ pub struct VersionMeta {
     /// The data files whose rows were new for this version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<TrainedFiles>,
+    /// An online version's anchor: the last version the online challenger
+    /// did not make, which its versions are compared with and rolled back
+    /// to (see `Registry::anchor_of`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<u64>,
 }
 
 /// Seeds of the update that made a version.

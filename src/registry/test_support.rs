@@ -47,6 +47,7 @@ pub(super) fn meta(version: u64) -> VersionMeta {
         seeds: None,
         update_settings: None,
         files: None,
+        anchor: None,
     }
 }
 

@@ -134,6 +134,43 @@ enum Phase {
     Following(Anchor),
 }
 
+/// What of a batch the learner uses ([`batch_parts`]).
+#[derive(Debug, Clone)]
+pub struct BatchParts {
+    /// The rows the challenger is compared on, and the live model's
+    /// outcomes on them.
+    pub compared: Dataset,
+    pub live: Vec<RowOutcome>,
+    /// The newest rows, which join the training window.
+    pub newest: Dataset,
+}
+
+/// The parts of a batch (`data`, scored by the live model as `live`) the
+/// learner uses: every row is compared, or, in a batch of more than
+/// `window_rows` rows, `window_rows` rows spread evenly over it (a 100,000-row
+/// file needs no 100,000 paired rows of evidence, and the challenger's and
+/// the anchor's forward passes are then bounded per batch); the newest
+/// `window_rows` rows are learnt (older ones would leave the window at once).
+/// The daemon cuts them before handing them to the scorer thread.
+pub fn batch_parts(policy: &Policy, data: &Dataset, live: &[RowOutcome]) -> BatchParts {
+    let cap = policy.update.online.window_rows.max(1);
+    let n = data.len();
+    let (compared, live) = if n <= cap {
+        (data.clone(), live.to_vec())
+    } else {
+        let picks: Vec<usize> = (0..cap).map(|i| i * n / cap).collect();
+        (
+            data.select(&picks),
+            picks.iter().map(|&i| live[i]).collect(),
+        )
+    };
+    BatchParts {
+        compared,
+        live,
+        newest: data.slice(n - n.min(cap), n),
+    }
+}
+
 /// The challenger and its evidence.
 #[derive(Debug, Clone)]
 pub struct OnlineLearner {
@@ -162,23 +199,21 @@ impl OnlineLearner {
         anchor: Option<Anchor>,
         recent: Option<&Dataset>,
     ) -> Self {
-        let width = live.inputs();
-        let mut window = Dataset::new(width);
-        if let Some(r) = recent.filter(|r| r.width == width) {
-            let n = policy.update.online.window_rows.min(r.len());
-            window = r.slice(r.len() - n, r.len());
-        }
-        OnlineLearner {
+        let mut learner = OnlineLearner {
             challenger: live.clone(),
             phase: match anchor {
                 Some(a) => Phase::Following(a),
                 None => Phase::Challenging,
             },
             tally: Tally::default(),
-            window,
+            window: Dataset::new(live.inputs()),
             since_promotion: 0,
             steps: 0,
+        };
+        if let Some(r) = recent {
+            learner.seed_window(policy, r);
         }
+        learner
     }
 
     pub fn challenger(&self) -> &Classifier {
@@ -200,6 +235,15 @@ impl OnlineLearner {
     /// version starts from them).
     pub fn window(&self) -> &Dataset {
         &self.window
+    }
+
+    /// Starts the training window over with the newest rows of `rows`
+    /// (the rows version 1 was trained on, when it is made).
+    pub fn seed_window(&mut self, policy: &Policy, rows: &Dataset) {
+        if rows.width == self.window.width {
+            let n = policy.update.online.window_rows.min(rows.len());
+            self.window = rows.slice(rows.len() - n, rows.len());
+        }
     }
 
     /// Paired rows behind the current comparison.
@@ -353,18 +397,22 @@ impl OnlineLearner {
 }
 
 impl OnlineLearner {
-    /// The version record of the challenger for `p`: `files` are the files
-    /// since the live version (the last of them has manifest sequence
-    /// `last_seq`).
+    /// The version record of the challenger for `p`, promoted over the
+    /// live version `parent`: `files` are the files since the live version
+    /// (the last of them has manifest sequence `last_seq`).
     pub fn promotion(
         &self,
         p: &OnlinePromotion,
+        parent: u64,
         features: &[String],
         files: Vec<TrainedFile>,
         last_seq: u64,
     ) -> Promotion {
         Promotion {
-            made_by: MadeBy::Online,
+            // The first promotion's anchor is the version it replaces.
+            made_by: MadeBy::Online {
+                anchor: self.anchor().unwrap_or(parent),
+            },
             trigger: ONLINE_STRATEGY.into(),
             features: features.to_vec(),
             holdout: p.scores,
@@ -543,6 +591,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_large_batch_is_compared_on_rows_spread_over_it_and_its_newest_are_learnt() {
+        let mut p = online_policy();
+        p.update.online.window_rows = 100;
+        let data = rows(1000, 2);
+        let a = live(&p, &data.slice(0, 200));
+        let scored = outcomes(&data, &a);
+        let parts = batch_parts(&p, &data, &scored);
+        assert_eq!(parts.compared.len(), 100);
+        assert_eq!(parts.compared.row(0), data.row(0));
+        assert_eq!(parts.compared.row(99), data.row(990));
+        assert_eq!(parts.live[99], scored[990]);
+        assert_eq!(parts.newest, data.slice(900, 1000));
+        // A batch within the window is used whole.
+        let small = data.slice(0, 80);
+        let parts = batch_parts(&p, &small, &scored[..80]);
+        assert_eq!(
+            (parts.compared, parts.live),
+            (small.clone(), scored[..80].to_vec())
+        );
+        assert_eq!(parts.newest, small);
     }
 
     #[test]

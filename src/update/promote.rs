@@ -74,8 +74,8 @@ pub enum MadeBy {
     Initial,
     /// A tournament's winning strategy.
     Strategy(StrategyName),
-    /// The online challenger (`update.online`).
-    Online,
+    /// The online challenger (`update.online`), following `anchor`.
+    Online { anchor: u64 },
 }
 
 impl MadeBy {
@@ -84,7 +84,7 @@ impl MadeBy {
         match self {
             MadeBy::Initial => "initial".into(),
             MadeBy::Strategy(s) => s.to_string(),
-            MadeBy::Online => update::ONLINE_STRATEGY.into(),
+            MadeBy::Online { .. } => update::ONLINE_STRATEGY.into(),
         }
     }
 }
@@ -124,7 +124,7 @@ pub fn promote_version(
             training.learning_rate = policy.update.fine_tune.learning_rate;
             training.epochs = policy.update.fine_tune.epochs;
         }
-        MadeBy::Online => {
+        MadeBy::Online { .. } => {
             training.learning_rate = policy.update.online.learning_rate;
             training.epochs = policy.update.online.epochs;
             training.early_stopping = crate::config::EarlyStopping::off();
@@ -161,11 +161,15 @@ pub fn promote_version(
         files: p
             .files
             .or_else(|| files_from_manifest(registry, policy, parent, last_seq)),
+        anchor: match p.made_by {
+            MadeBy::Online { anchor } => Some(anchor),
+            _ => None,
+        },
     };
     let meta = registry.write_version(meta, model)?;
     let reason = match (parent, p.made_by) {
         (None, _) => "initial training".to_string(),
-        (Some(_), MadeBy::Online) => "the online challenger's newest version".to_string(),
+        (Some(_), MadeBy::Online { .. }) => "the online challenger's newest version".to_string(),
         (Some(_), _) => format!("{strategy} won the {} update", p.trigger),
     };
     registry.set_live(version, "model_promoted", &reason)?;
