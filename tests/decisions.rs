@@ -320,6 +320,16 @@ fn the_daemon_promotes_the_online_challenger_and_a_restart_follows_on() {
         "{}",
         next[0]
     );
+    // A reload that turns it off drops the challenger.
+    with_online(&policy, false, &policy);
+    signal(&again, "HUP");
+    logs.wait_for(
+        &["\"event\":\"config_reloaded\"", "update.online.enabled"],
+        1,
+    );
+    wait_status(root, "no online challenger after the reload", |s| {
+        s["online"].is_null()
+    });
     signal(&again, "TERM");
     assert!(again.wait().unwrap().success(), "{}", logs.text());
 }
