@@ -30,9 +30,14 @@ impl Daemon {
         let Some(live) = &self.live else {
             return;
         };
+        let window = self.policy.update.online.window_rows;
         let recent = match &previous {
             Some(l) if !l.window().is_empty() => Some(l.window().clone()),
-            _ => self.new_rows.as_ref().map(|n| n.rows.clone()),
+            // Only the newest rows of the buffer (up to max_new_rows).
+            _ => self.new_rows.as_ref().map(|n| {
+                let len = n.rows.len();
+                n.rows.slice(len - window.min(len), len)
+            }),
         };
         let anchor = update::anchor_for(&self.registry, live.meta.version);
         let learner = OnlineLearner::new(&self.policy, &live.model, anchor, recent.as_ref());
