@@ -307,7 +307,7 @@ impl OnlineLearner {
                 if !d.beats(policy.update.min_improvement, z) {
                     return Verdict::Wait;
                 }
-                let (scores, compared) = self.scores();
+                let (scores, compared) = self.comparison();
                 Verdict::Promote(OnlinePromotion {
                     first: true,
                     decision: format!(
@@ -328,7 +328,7 @@ impl OnlineLearner {
             Phase::Following(anchor) => {
                 let margin = policy.update.rollback.margin;
                 if d.upper_bound(z) < -margin {
-                    let (live, anchor_scores) = self.scores();
+                    let (live, anchor_scores) = self.comparison();
                     return Verdict::RollBack {
                         to: anchor.version,
                         scores: live,
@@ -348,7 +348,7 @@ impl OnlineLearner {
                 if self.since_promotion < cfg.promote_every_rows.max(1) {
                     return Verdict::Wait;
                 }
-                let (scores, compared) = self.scores();
+                let (scores, compared) = self.comparison();
                 Verdict::Promote(OnlinePromotion {
                     first: false,
                     decision: format!(
@@ -373,10 +373,6 @@ impl OnlineLearner {
     /// is compared with), that is (challenger, live) while challenging and
     /// (live follower, anchor) while following.
     pub fn comparison(&self) -> (Scores, Scores) {
-        self.scores()
-    }
-
-    fn scores(&self) -> (Scores, Scores) {
         let t = &self.tally;
         (
             t.scores(t.a_correct, t.a_loss),
